@@ -1,0 +1,41 @@
+# evalkit — the two commands a newcomer needs:  make run   and   make test
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# CPU wheel of torch; a GPU user sets TORCH_SPEC (see README) before `make`.
+TORCH_SPEC ?= torch==2.13.0
+RAW    ?= $(abspath ../shared/data/raw)
+
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_HUB_DISABLE_TELEMETRY = 1
+export TOKENIZERS_PARALLELISM = false
+ifneq ($(wildcard $(RAW)),)
+export EVALKIT_RAW_DATA ?= $(RAW)
+endif
+
+.PHONY: install run test bench clean
+
+install: $(VENV)/.installed
+
+# Torch first and pinned: an unpinned torch (or one pulled in by another package) would be
+# a multi-GB CUDA build on a CPU machine.
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+run: install
+	$(PY) -m evalkit $(ARGS)
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache

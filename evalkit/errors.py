@@ -1,0 +1,25 @@
+"""Errors that reach the user as one clear message, not a traceback."""
+
+import difflib
+
+
+class EvalkitError(Exception):
+    """Base of errors evalkit reports to the user without a traceback."""
+
+
+class ConfigError(EvalkitError):
+    pass
+
+
+class DataError(EvalkitError):
+    pass
+
+
+class EndpointError(EvalkitError):
+    pass
+
+
+def unknown_name(kind: str, name: str, valid: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(sorted(valid))}")

@@ -1,0 +1,78 @@
+"""Result files: mteb's TaskResult JSON plus an ``evalkit`` block, written atomically.
+
+Layout ``<results_dir>/<model>/<revision>/<Task>.json`` with a ``model_meta.json`` beside,
+the layout mteb's own ``load_results``/``ResultCache`` read (mteb ignores the extra key).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+NO_REVISION = "no_revision_available"
+SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password", "authorization")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers see old or new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def result_path(results_dir: Path, model_name: str, revision: str | None, task_name: str) -> Path:
+    return Path(results_dir) / safe_name(model_name) / safe_name(revision or NO_REVISION) / f"{task_name}.json"
+
+
+def safe_name(name: str) -> str:
+    return name.replace("/", "__")
+
+
+def write_result(results_dir: Path, model_name: str, revision: str | None, task_result: dict, evalkit_block: dict) -> Path:
+    path = result_path(results_dir, model_name, revision, task_result["task_name"])
+    meta_path = path.parent / "model_meta.json"
+    if not meta_path.exists():
+        atomic_write_json(meta_path, {"name": model_name, "revision": revision or NO_REVISION})
+    atomic_write_json(path, {**task_result, "evalkit": redact(evalkit_block)})
+    return path
+
+
+def read_result(path: Path) -> dict | None:
+    """A complete result file, or None when missing or unreadable (e.g. foreign junk)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) and "scores" in data and "evalkit" in data else None
+
+
+def redact(obj: Any) -> Any:
+    """Replace values of secret-looking keys (api_key, token, …) with '***'."""
+    if isinstance(obj, dict):
+        return {
+            k: ("***" if _is_secret_key(k) and v not in (None, "") else redact(v)) for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
+
+
+def _is_secret_key(key: Any) -> bool:
+    k = str(key).lower()
+    return any(word in k for word in SECRET_WORDS) and not k.endswith("_env")

@@ -1,0 +1,178 @@
+"""The job loop: one model, its tasks, mteb scoring, result files. No Hydra in here.
+
+``run(job, callbacks)`` takes validated plain objects, so tests and other programs call it
+directly; ``evalkit.__main__`` only turns a Hydra config into a :class:`Job`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+import evalkit
+from evalkit.callbacks.base import Callback, CallbackList, JobInfo, TaskRecord
+from evalkit.encoders.mteb_adapter import MtebEncoderAdapter
+from evalkit.encoders.registry import build_encoder
+from evalkit.encoders.wrappers import wrap_encoder
+from evalkit.errors import EvalkitError
+from evalkit.results import read_result, redact, result_path, write_result
+from evalkit.tasks.prepared import PreparedTask
+from evalkit.tasks.registry import TaskConfig, prepare_tasks
+
+log = logging.getLogger("evalkit")
+
+
+@dataclass
+class Job:
+    model: BaseModel  # a backend's validated Config (evalkit.encoders.registry.validate_model_config)
+    tasks: TaskConfig
+    results_dir: Path
+    raw_data_dir: Path | None = None
+    cache_dir: Path | None = None
+    overwrite: bool = False  # recompute even when a complete result exists
+    extra: dict[str, Any] = field(default_factory=dict)  # more config that changes vectors (cache, batching…)
+
+    def config_hash(self) -> str:
+        """Hash of everything that can change a score: model config, task config, extras."""
+        payload = {
+            "model": redact(self.model.model_dump()),
+            "tasks": self.tasks.model_dump(exclude={"names"}),
+            "extra": self.extra,
+        }
+        # Fields that change speed or logging but never a vector stay out of the hash.
+        for volatile in ("batch_size", "device", "concurrency", "timeout_s", "max_retries"):
+            payload["model"].pop(volatile, None)
+        blob = json.dumps(payload, sort_keys=True, default=str)
+        return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run(job: Job, callbacks: list[Callback] | None = None) -> list[TaskRecord]:
+    hooks = CallbackList(callbacks)
+    model_name = job.model.name
+    revision = getattr(job.model, "revision", None)
+    config_hash = job.config_hash()
+    tasks = prepare_tasks(job.tasks, job.raw_data_dir, job.cache_dir)
+    info = JobInfo(model_name=model_name, config_hash=config_hash, task_names=[t.name for t in tasks])
+    hooks.on_job_start(info)
+
+    records: list[TaskRecord] = []
+    todo: list[PreparedTask] = []
+    for task in tasks:
+        done = None if job.overwrite else _complete_result(job, task, config_hash, revision)
+        if done is not None:
+            records.append(done)
+        else:
+            todo.append(task)
+
+    if todo:
+        t0 = time.perf_counter()
+        encoder = wrap_encoder(build_encoder(job.model, hooks=hooks), job)
+        info.model_load_seconds = time.perf_counter() - t0
+        info.model_meta = encoder.meta
+        hooks.on_model_loaded(info)
+        try:
+            for task in todo:
+                records.append(_run_task(job, info, encoder, task, hooks))
+        finally:
+            encoder.close()
+
+    records.sort(key=lambda r: info.task_names.index(r.task_name))
+    hooks.on_job_end(info, records)
+    return records
+
+
+def _complete_result(job: Job, task: PreparedTask, config_hash: str, revision) -> TaskRecord | None:
+    """A result already on disk for this exact config and data, or None."""
+    path = result_path(job.results_dir, job.model.name, revision, task.name)
+    data = read_result(path)
+    if not data:
+        return None
+    block = data["evalkit"]
+    if block.get("config_hash") != config_hash or block.get("task", {}).get("fingerprint") != task.fingerprint:
+        return None
+    return TaskRecord(
+        model_name=job.model.name,
+        task_name=task.name,
+        status="skipped",
+        main_score=block.get("main_score"),
+        main_metric=task.main_score,
+        scores=data,
+        evalkit=block,
+        path=str(path),
+    )
+
+
+def _run_task(job: Job, info: JobInfo, encoder, task: PreparedTask, hooks: CallbackList) -> TaskRecord:
+    import mteb
+
+    hooks.on_task_start(info, task)
+    adapter = MtebEncoderAdapter(encoder, {task.name: task.instruction})
+    record = TaskRecord(model_name=job.model.name, task_name=task.name, status="ok", main_metric=task.main_score)
+    t0 = time.perf_counter()
+    try:
+        model_result = mteb.evaluate(adapter, task.task, cache=None, show_progress_bar=False, raise_error=True)
+        task_result = model_result.task_results[0]
+    except EvalkitError:
+        raise
+    except Exception as exc:  # one task failing must not lose the others
+        log.error("%s on %s failed: %s", job.model.name, task.name, exc)
+        record.status = "failed"
+        record.error = f"{type(exc).__name__}: {exc}"
+        record.evalkit = {"traceback": traceback.format_exc(limit=5)}
+        hooks.on_task_end(info, task, record)
+        return record
+
+    record.scores = _task_result_json(task_result)
+    record.main_score = float(task_result.get_score())
+    record.evalkit = {
+        "model": redact(job.model.model_dump()) | {"meta": encoder.meta.to_dict()},
+        "task": {
+            "name": task.name,
+            "type": task.type,
+            "languages": task.languages,
+            "main_metric": task.main_score,
+            "fingerprint": task.fingerprint,
+            "source": task.source,
+            "instruction": task.instruction,
+            "skipped_rows": task.skipped_rows,
+            "limit": job.tasks.limit,
+        },
+        "main_score": record.main_score,
+        "config_hash": info.config_hash,
+        "versions": versions(),
+        "device": encoder.meta.device,
+        "wall_seconds": {"model_load": info.model_load_seconds, "task": time.perf_counter() - t0},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    hooks.on_task_end(info, task, record)  # callbacks may add figures before the write
+    record.path = str(write_result(job.results_dir, job.model.name, getattr(job.model, "revision", None), record.scores, record.evalkit))
+    return record
+
+
+def _task_result_json(task_result) -> dict:
+    """Exactly what mteb's TaskResult.to_disk writes (scores rounded to 6 digits)."""
+    obj = task_result.model_dump(mode="json")
+    obj["date"] = task_result.date.timestamp() if task_result.date else None
+    task_result._round_scores(obj["scores"], 6)
+    return obj
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"evalkit": evalkit.__version__, "python": platform.python_version()}
+    for pkg in ("mteb", "torch", "transformers", "sentence-transformers"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
