@@ -22,7 +22,7 @@ import evalkit
 from evalkit.callbacks.base import Callback, CallbackList, JobInfo, TaskRecord
 from evalkit.encoders.mteb_adapter import MtebEncoderAdapter
 from evalkit.encoders.registry import build_encoder
-from evalkit.encoders.wrappers import wrap_encoder
+from evalkit.encoders.wrappers import scoring_run_settings, wrap_encoder
 from evalkit.errors import EvalkitError
 from evalkit.results import read_result, redact, result_path, write_result
 from evalkit.tasks.prepared import PreparedTask
@@ -46,7 +46,8 @@ class Job:
         payload = {
             "model": redact(self.model.model_dump()),
             "tasks": self.tasks.model_dump(exclude={"names"}),
-            "extra": self.extra,
+            # Only run settings that change vectors; cache mode, token budget, dedup do not.
+            "extra": scoring_run_settings(self.extra),
         }
         # Fields that change speed or logging but never a vector stay out of the hash.
         for volatile in ("batch_size", "device", "concurrency", "timeout_s", "max_retries"):
@@ -119,8 +120,12 @@ def _run_task(job: Job, info: JobInfo, encoder, task: PreparedTask, hooks: Callb
     record = TaskRecord(model_name=job.model.name, task_name=task.name, status="ok", main_metric=task.main_score)
     t0 = time.perf_counter()
     try:
-        model_result = mteb.evaluate(adapter, task.task, cache=None, show_progress_bar=False, raise_error=True)
-        task_result = model_result.task_results[0]
+        if task.runner is not None:  # a task with its own measuring code (perf), not an mteb evaluator
+            scores, main_score = task.runner(encoder, job, info)
+        else:
+            model_result = mteb.evaluate(adapter, task.task, cache=None, show_progress_bar=False, raise_error=True)
+            task_result = model_result.task_results[0]
+            scores, main_score = _task_result_json(task_result), float(task_result.get_score())
     except EvalkitError:
         raise
     except Exception as exc:  # one task failing must not lose the others
@@ -131,8 +136,8 @@ def _run_task(job: Job, info: JobInfo, encoder, task: PreparedTask, hooks: Callb
         hooks.on_task_end(info, task, record)
         return record
 
-    record.scores = _task_result_json(task_result)
-    record.main_score = float(task_result.get_score())
+    record.scores = scores
+    record.main_score = main_score
     record.evalkit = {
         "model": redact(job.model.model_dump()) | {"meta": encoder.meta.to_dict()},
         "task": {
