@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 NO_REVISION = "no_revision_available"
-SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password", "authorization")
+SECRET_WORDS = ("api_key", "apikey", "secret", "password", "authorization")
+# "token" only as a key's last word (hf_token, access_token): max_tokens, tokens_per_s,
+# real_tokens are figures, not secrets.
+SECRET_SUFFIXES = ("token",)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -75,4 +78,5 @@ def redact(obj: Any) -> Any:
 
 def _is_secret_key(key: Any) -> bool:
     k = str(key).lower()
-    return any(word in k for word in SECRET_WORDS) and not k.endswith("_env")
+    secret = any(word in k for word in SECRET_WORDS) or k.endswith(SECRET_SUFFIXES)
+    return secret and not k.endswith("_env")
