@@ -53,6 +53,7 @@ def write_result(results_dir: Path, model_name: str, revision: str | None, task_
     if not meta_path.exists():
         atomic_write_json(meta_path, {"name": model_name, "revision": revision or NO_REVISION})
     atomic_write_json(path, {**task_result, "evalkit": redact(evalkit_block)})
+    failure_path(results_dir, model_name, revision, task_result["task_name"]).unlink(missing_ok=True)
     return path
 
 
@@ -80,3 +81,27 @@ def _is_secret_key(key: Any) -> bool:
     k = str(key).lower()
     secret = any(word in k for word in SECRET_WORDS) or k.endswith(SECRET_SUFFIXES)
     return secret and not k.endswith("_env")
+
+
+# Failure records: why a (model, task) pair has no result, for the leaderboard and the user.
+# They live in a subfolder, never as <model>/<revision>/*.json: mteb's load_results and
+# ResultCache read every such file as a TaskResult. A later success deletes the record.
+FAILURES_DIR = "_failures"
+
+
+def failure_path(results_dir: Path, model_name: str, revision: str | None, task_name: str) -> Path:
+    return result_path(results_dir, model_name, revision, task_name).parent / FAILURES_DIR / f"{task_name}.json"
+
+
+def write_failure(results_dir: Path, model_name: str, revision: str | None, task_name: str, record: dict) -> Path:
+    path = failure_path(results_dir, model_name, revision, task_name)
+    atomic_write_json(path, redact({"evalkit_failure": 1, "model": model_name, "revision": revision, "task": task_name, **record}))
+    return path
+
+
+def read_failure(path: Path) -> dict | None:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) and data.get("evalkit_failure") else None

@@ -24,7 +24,7 @@ from evalkit.encoders.mteb_adapter import MtebEncoderAdapter
 from evalkit.encoders.registry import build_encoder
 from evalkit.encoders.wrappers import scoring_run_settings, wrap_encoder
 from evalkit.errors import EvalkitError
-from evalkit.results import read_result, redact, result_path, write_result
+from evalkit.results import read_result, redact, result_path, write_failure, write_result
 from evalkit.tasks.prepared import PreparedTask
 from evalkit.tasks.registry import TaskConfig, prepare_tasks
 
@@ -61,7 +61,11 @@ def run(job: Job, callbacks: list[Callback] | None = None) -> list[TaskRecord]:
     model_name = job.model.name
     revision = getattr(job.model, "revision", None)
     config_hash = job.config_hash()
-    tasks = prepare_tasks(job.tasks, job.raw_data_dir, job.cache_dir)
+    try:
+        tasks = prepare_tasks(job.tasks, job.raw_data_dir, job.cache_dir)
+    except Exception as exc:  # a job that fails as a whole still leaves a reason per task
+        _record_failures(job, config_hash, job.tasks.names, exc, stage="prepare")
+        raise
     info = JobInfo(model_name=model_name, config_hash=config_hash, task_names=[t.name for t in tasks])
     hooks.on_job_start(info)
 
@@ -76,19 +80,70 @@ def run(job: Job, callbacks: list[Callback] | None = None) -> list[TaskRecord]:
 
     if todo:
         t0 = time.perf_counter()
-        encoder = wrap_encoder(build_encoder(job.model, hooks=hooks), job)
+        try:
+            encoder = wrap_encoder(build_encoder(job.model, hooks=hooks), job)
+        except Exception as exc:
+            _record_failures(job, config_hash, todo, exc, stage="model_load")
+            if isinstance(exc, EvalkitError):
+                raise
+            # One clear line for the user (and the next job of a sweep goes on); the
+            # traceback is in the failure records.
+            raise EvalkitError(f"model {model_name!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
         info.model_load_seconds = time.perf_counter() - t0
         info.model_meta = encoder.meta
         hooks.on_model_loaded(info)
         try:
             for task in todo:
                 records.append(_run_task(job, info, encoder, task, hooks))
+        except Exception as exc:  # e.g. the server went away: this and the remaining tasks fail
+            finished = {r.task_name for r in records}
+            _record_failures(job, config_hash, [t for t in todo if t.name not in finished], exc, stage="task")
+            raise
         finally:
             encoder.close()
 
     records.sort(key=lambda r: info.task_names.index(r.task_name))
     hooks.on_job_end(info, records)
     return records
+
+
+def _record_failures(job: Job, config_hash: str, tasks: list, exc: BaseException, stage: str) -> None:
+    """Persist why these tasks have no result (results.failure_path), for the leaderboard."""
+    for task in tasks:
+        _write_failure(job, config_hash, task, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8), stage)
+
+
+def _write_failure(job: Job, config_hash: str, task, error: str, tb: str, stage: str) -> Path | None:
+    prepared = task if isinstance(task, PreparedTask) else None
+    record = {
+        "status": "failed",
+        "stage": stage,  # prepare | model_load | task
+        "error": error,
+        "traceback": tb,
+        "config_hash": config_hash,
+        "model_config": redact(job.model.model_dump(mode="json")),
+        "task_info": _task_info(job, prepared) if prepared else None,
+        "versions": versions(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    name = prepared.name if prepared else str(task)
+    try:
+        return write_failure(job.results_dir, job.model.name, getattr(job.model, "revision", None), name, record)
+    except OSError as write_exc:  # never hide the original error behind this one
+        log.warning("could not write the failure record of %s: %s", name, write_exc)
+        return None
+
+
+def _task_info(job: Job, task: PreparedTask) -> dict:
+    return {
+        "name": task.name,
+        "type": task.type,
+        "languages": task.languages,
+        "main_metric": task.main_score,
+        "fingerprint": task.fingerprint,
+        "source": task.source,
+        "limit": job.tasks.limit,
+    }
 
 
 def _complete_result(job: Job, task: PreparedTask, config_hash: str, revision) -> TaskRecord | None:
@@ -134,6 +189,8 @@ def _run_task(job: Job, info: JobInfo, encoder, task: PreparedTask, hooks: Callb
         record.error = f"{type(exc).__name__}: {exc}"
         record.evalkit = {"traceback": traceback.format_exc(limit=5)}
         hooks.on_task_end(info, task, record)
+        failure = _write_failure(job, info.config_hash, task, record.error, record.evalkit["traceback"], "task")
+        record.path = str(failure) if failure else None
         return record
 
     record.scores = scores
