@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from mteb.abstasks import AbsTask
 
@@ -17,6 +17,9 @@ class PreparedTask:
     source: str = "mteb"  # "mteb-mirror" | "builtin" | "user" | "hub"
     skipped_rows: dict[str, int] = field(default_factory=dict)  # reason -> count
     extra: dict[str, Any] = field(default_factory=dict)
+    # A task with its own measuring code instead of an mteb evaluator (e.g. ``perf``):
+    # ``runner(encoder, job, info) -> (result dict with "task_name" and "scores", main score)``.
+    runner: Callable[..., tuple[dict, float | None]] | None = None
 
     @property
     def type(self) -> str:

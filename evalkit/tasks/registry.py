@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evalkit.encoders.registry import format_validation_error
 from evalkit.errors import ConfigError, unknown_name
@@ -34,6 +36,9 @@ class TaskConfig(BaseModel):
     limit: int | None = None  # cap on evaluated rows (queries, pairs) for quick runs and tests
     instruction: str | None = None  # override every task's query instruction
     spec: str | None = None  # path to a user task spec (YAML), see README
+    # Settings of the latency/memory comparison task (evalkit.perf.measure.PerfSettings). Kept
+    # out of model_dump (so out of the config hash): the perf task's fingerprint carries them.
+    perf: dict[str, Any] | None = Field(default=None, exclude=True)
 
 
 def validate_task_config(raw: dict) -> TaskConfig:
@@ -44,15 +49,24 @@ def validate_task_config(raw: dict) -> TaskConfig:
 
 
 def known_task_names() -> list[str]:
-    return sorted(set(builtin.task_names()) | set(mteb_mirror.MIRRORS))
+    return sorted(set(builtin.task_names()) | set(mteb_mirror.MIRRORS) | {"perf"})
 
 
 def prepare_tasks(cfg: TaskConfig, raw_dir: Path | None, cache_dir: Path | None = None) -> list[PreparedTask]:
     """Resolve every name before any model is loaded, so a typo fails in a second."""
-    return [prepare_task(name, cfg, raw_dir, cache_dir) for name in cfg.names]
+    tasks = []
+    for name in cfg.names:
+        t0 = time.perf_counter()
+        tasks.append(prepare_task(name, cfg, raw_dir, cache_dir))
+        tasks[-1].extra["data_load_seconds"] = time.perf_counter() - t0  # for the profiler
+    return tasks
 
 
 def prepare_task(name: str, cfg: TaskConfig, raw_dir: Path | None, cache_dir: Path | None = None) -> PreparedTask:
+    if name == "perf":  # latency/memory vs length comparison: own runner, no mteb evaluator
+        from evalkit.perf.task import prepare_perf_task
+
+        return prepare_perf_task(cfg, raw_dir)
     if name in builtin.task_names() or cfg.spec:
         task = builtin.load_task(name, cfg, raw_dir, cache_dir)
     elif mteb_mirror.has_mirror(name) and raw_dir is not None and Path(raw_dir).exists():

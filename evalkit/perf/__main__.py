@@ -1,0 +1,41 @@
+"""``python -m evalkit.perf report <dirs…> [--out DIR]``: merge perf results of runs and sweeps.
+
+Finds every ``perf.json`` written by ``task=perf`` under the given folders (a results folder,
+a multirun folder, single files), keeps the newest per (model, device), and writes
+``perf_report.json``, ``perf_report.md`` and ``perf_report.png`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from evalkit.perf.report import load_perf_results, markdown_tables, write_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evalkit.perf", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("report", help="merge perf results into one JSON, Markdown table and PNG plot")
+    rep.add_argument("dirs", nargs="+", type=Path, help="folders (or perf.json files) to search")
+    rep.add_argument("--out", type=Path, default=Path("."), help="output folder (default: current folder)")
+    rep.add_argument("--stem", default="perf_report", help="output file name stem")
+    args = parser.parse_args(argv)
+
+    missing = [str(d) for d in args.dirs if not d.exists()]
+    if missing:
+        print(f"evalkit.perf: not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    results = load_perf_results(args.dirs)
+    if not results:
+        print(f"evalkit.perf: no perf results (perf.json from task=perf) under {', '.join(map(str, args.dirs))}", file=sys.stderr)
+        return 1
+    paths = write_report(results, args.out, args.stem)
+    print(markdown_tables(results))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

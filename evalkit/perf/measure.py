@@ -1,0 +1,266 @@
+"""The measurements of the comparison task, for one loaded encoder.
+
+* short-sentence latency: batch 1, median of ``short_repeats`` passes after ``warmup``;
+* latency and peak memory vs input length (``lengths`` up to the model's limit, plus the
+  limit itself) at batch 1 and at ``batch_size``; the 1k-token figure is the 1,024 point
+  (measured even when the model truncates it, and marked so);
+* output dimension (from the vectors) and max length (the configured limit).
+
+In-process backends are timed around one ``encode_batch`` call — the backend's own
+tokenisation, forward pass and pooling, device-synchronised — on inputs whose token
+lengths were counted beforehand (evalkit's batcher counts them once per dataset too).
+Endpoint models are timed around ``encode`` (one HTTP request per batch, client side).
+Peak memory per point: ``torch.cuda`` peak allocated / reserved on CUDA (reset per point),
+peak process RSS always (see ``evalkit.perf.memory``); for an endpoint both are the
+client's, so GPU memory is reported as null.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from evalkit.encoders.base import Role
+from evalkit.perf.memory import cuda_device_of, tracker
+from evalkit.perf.texts import Counter, estimate_chars_per_token, texts_of_length
+
+log = logging.getLogger("evalkit.perf")
+
+DEFAULT_LENGTHS = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768]
+
+
+class PerfSettings(BaseModel):
+    """``task.perf`` settings of the comparison task (unknown keys rejected)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lengths: list[int] = Field(default_factory=lambda: list(DEFAULT_LENGTHS))
+    batch_size: int = 8  # the second batch size of the length sweep (the first is 1)
+    max_length: int | None = None  # stop the sweep here even if the model allows more
+    warmup: int = 2  # passes before timing, per point
+    repeats: int = 5  # timed passes per point (fewer when a point exceeds point_budget_s)
+    short_repeats: int = 20  # timed passes of the short sentence
+    short_tokens: int = 32  # length of the short sentence, in the model's tokens
+    point_budget_s: float = 20.0  # stop repeating a point after this; skip longer lengths after a slower pass
+    endpoint_chars_per_token: float | None = None  # endpoints only: override the calibration
+
+    @field_validator("lengths")
+    @classmethod
+    def _sorted_positive(cls, v: list[int]) -> list[int]:
+        if not v or any(n < 8 for n in v):
+            raise ValueError("lengths must be a non-empty list of token counts >= 8")
+        return sorted(set(v))
+
+
+def unwrap(encoder):
+    """The backend under any wrappers (cache, chunking): a cache would time lookups, not the model."""
+    seen = set()
+    while id(encoder) not in seen:
+        seen.add(id(encoder))
+        inner = next(
+            (getattr(encoder, a) for a in ("inner", "encoder", "wrapped", "base") if hasattr(encoder, a)), None
+        )
+        if inner is None or not hasattr(inner, "encode") or not hasattr(inner, "meta"):
+            return encoder
+        encoder = inner
+    return encoder
+
+
+def is_local(encoder) -> bool:
+    return all(hasattr(encoder, a) for a in ("prepare", "token_lengths", "encode_batch"))
+
+
+class Probe:
+    """Runs one batch of texts through an encoder and times it; counts tokens the model's way."""
+
+    def __init__(self, encoder, chars_per_token: float | None = None):
+        self.encoder = encoder
+        self.local = is_local(encoder)
+        self.device = encoder.meta.device if self.local else None
+        self.cuda = cuda_device_of(self.device)
+        self.token_source = "model tokenizer (exact)" if self.local else "approximation"
+        self._cpt = chars_per_token
+
+    def count(self, texts: list[str]) -> list[int]:
+        if self.local:
+            return self.encoder.token_lengths(self.encoder.prepare(texts, role=Role.DOCUMENT))
+        # Endpoint: no tokenizer here. Documented approximation: characters / chars-per-token,
+        # calibrated on this corpus from the server's usage counts when it reports them.
+        cpt = self._cpt or 1.0
+        return [max(1, round(len(t) / cpt)) for t in texts]
+
+    def calibrate_endpoint(self, sample: str) -> None:
+        """Characters per token from the server's usage counts (one request), else 1.0 (about right
+        for Chinese with BERT/XLM-R/Qwen vocabularies: roughly one token per Han character)."""
+        if self.local or self._cpt:
+            self.token_source = "approximation (user-set characters per token)" if self._cpt else self.token_source
+            return
+        seen = _tap_reports(self.encoder, lambda: self.encoder.encode([sample], role=Role.DOCUMENT))
+        tokens = sum(r.real_tokens or 0 for r in seen)
+        if tokens > 0:
+            self._cpt = len(sample) / tokens
+            self.token_source = f"approximation: {self._cpt:.3f} characters/token from the server's usage counts"
+        else:
+            self._cpt = 1.0
+            self.token_source = "approximation: 1 token per character (server reported no usage)"
+
+    def run(self, texts: list[str]) -> tuple[float, Any]:
+        """Seconds for one pass over ``texts`` as one batch, and the vectors."""
+        from evalkit.encoders.torch_utils import synchronize
+
+        if self.local:
+            prepared = self.encoder.prepare(texts, role=Role.DOCUMENT)
+            lengths = self.encoder.token_lengths(prepared)
+            synchronize(self.device)
+            t0 = time.perf_counter()
+            vecs = self.encoder.encode_batch(prepared, lengths, Role.DOCUMENT)
+            synchronize(self.device)
+            return time.perf_counter() - t0, vecs
+        t0 = time.perf_counter()
+        vecs = self.encoder.encode(texts, role=Role.DOCUMENT)
+        return time.perf_counter() - t0, vecs
+
+
+def _tap_reports(encoder, fn) -> list:
+    """BatchReports the encoder sends while ``fn`` runs (added to its hooks for the call)."""
+    from evalkit.callbacks.base import Callback, CallbackList
+
+    seen: list = []
+
+    class _Tap(Callback):
+        def on_batch_end(self, report):
+            seen.append(report)
+
+    hooks = getattr(encoder, "hooks", None)
+    if isinstance(hooks, CallbackList):
+        tap = _Tap()
+        hooks.callbacks.append(tap)
+        try:
+            fn()
+        finally:
+            hooks.callbacks.remove(tap)
+    else:
+        fn()
+    return seen
+
+
+def is_oom(exc: BaseException) -> bool:
+    return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
+
+
+def measure_point(probe: Probe, texts: list[str], settings: PerfSettings, repeats: int) -> dict:
+    """Warm-up, then timed passes (bounded by the point budget) with peak memory around them."""
+    for _ in range(settings.warmup):
+        probe.run(texts)
+    scope = tracker().open(probe.cuda)
+    times, vecs, started = [], None, time.perf_counter()
+    try:
+        for _ in range(repeats):
+            seconds, vecs = probe.run(texts)
+            times.append(seconds)
+            if time.perf_counter() - started > settings.point_budget_s:
+                break
+    finally:
+        memory = tracker().close(scope)
+    point = {
+        "latency_ms": round(statistics.median(times) * 1000, 3),
+        "latency_min_ms": round(min(times) * 1000, 3),
+        "latency_max_ms": round(max(times) * 1000, 3),
+        "repeats": len(times),
+        "rss_peak_mb": memory.get("rss_peak_mb"),
+        "gpu_peak_allocated_mb": memory.get("gpu_peak_allocated_mb"),
+        "gpu_peak_reserved_mb": memory.get("gpu_peak_reserved_mb"),
+    }
+    point["dim"] = int(vecs.shape[1]) if vecs is not None else None
+    return point
+
+
+def sweep_lengths(settings: PerfSettings, max_tokens: int | None) -> list[int]:
+    """The requested lengths up to the model's limit (and the cap), plus the limit itself."""
+    cap = min(x for x in (max_tokens, settings.max_length) if x is not None) if (max_tokens or settings.max_length) else None
+    out = [n for n in settings.lengths if cap is None or n <= cap]
+    if cap is not None and cap not in out and cap > (out[-1] if out else 0) and cap <= max(settings.lengths):
+        out.append(cap)
+    return out
+
+
+def run_perf(encoder, corpus: str, settings: PerfSettings, load_seconds: float | None, progress=None) -> dict:
+    """All figures of the comparison task for one model (a JSON-ready dict)."""
+    encoder = unwrap(encoder)
+    meta = encoder.meta
+    probe = Probe(encoder, settings.endpoint_chars_per_token)
+    if not probe.local:
+        probe.calibrate_endpoint(corpus[:2000])
+    cpt = estimate_chars_per_token(corpus, probe.count)
+    weights_gpu_mb = None
+    if probe.cuda is not None:
+        import torch
+
+        weights_gpu_mb = round(torch.cuda.memory_allocated(probe.cuda) / 2**20, 1)
+
+    def texts(n: int, k: int) -> list[str]:
+        return texts_of_length(corpus, n, k, probe.count, cpt)
+
+    short_text = texts(settings.short_tokens, 1)
+    short = measure_point(probe, short_text, settings, settings.short_repeats)
+    short["tokens"] = settings.short_tokens
+    lengths = sweep_lengths(settings, meta.max_tokens)
+    if 1024 not in lengths:
+        lengths_1k = [1024]  # the seed table's 1k-token figure, measured even when truncated
+    else:
+        lengths_1k = []
+    points: list[dict] = []
+    for batch in sorted({1, settings.batch_size}):
+        stop_reason = None
+        for n in sorted(set(lengths + (lengths_1k if batch == 1 else []))):
+            row = {"tokens": n, "batch": batch, "truncated": bool(meta.max_tokens and n > meta.max_tokens)}
+            if stop_reason:
+                points.append(row | {"skipped": stop_reason})
+                continue
+            if progress:
+                progress(f"{meta.name}: {n} tokens x {batch}")
+            batch_texts = texts(n, batch)
+            row["tokens_counted"] = sorted(set(probe.count(batch_texts)))
+            try:
+                row |= measure_point(probe, batch_texts, settings, settings.repeats)
+            except Exception as exc:  # OOM at a length is a result, not a crash
+                if not is_oom(exc):
+                    raise
+                _free_cuda(probe)
+                points.append(row | {"error": "out of memory"})
+                stop_reason = f"out of memory at {n} tokens"
+                continue
+            points.append(row)
+            if row["latency_min_ms"] / 1000 > settings.point_budget_s and not row["truncated"]:
+                stop_reason = f"one pass at {n} tokens took {row['latency_min_ms'] / 1000:.1f} s > point_budget_s"
+    at_1k = next((p for p in points if p["tokens"] == 1024 and p["batch"] == 1), None)
+    dim = short.get("dim")
+    return {
+        "model": meta.name,
+        "model_id": meta.model_id,
+        "revision": meta.revision,
+        "backend": meta.backend,
+        "device": meta.device if probe.local else "endpoint",
+        "dtype": meta.dtype,
+        "load_seconds": round(load_seconds, 3) if load_seconds is not None else None,
+        "dim": dim,
+        "max_tokens": meta.max_tokens,
+        "weights_gpu_mb": weights_gpu_mb,
+        "short": short,
+        "at_1k": at_1k,
+        "points": points,
+        "batch_size": settings.batch_size,
+        "token_count": probe.token_source,
+        "memory_kind": "gpu" if probe.cuda is not None else ("none (endpoint)" if not probe.local else "rss"),
+    }
+
+
+def _free_cuda(probe: Probe) -> None:
+    if probe.cuda is not None:
+        import torch
+
+        torch.cuda.empty_cache()
