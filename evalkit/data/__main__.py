@@ -1,0 +1,109 @@
+"""``python -m evalkit.data list | build <task>|all [--force] | info <task> [--json] [--no-baseline]``
+
+Raw data: ``--raw-data`` or $EVALKIT_RAW_DATA; cache: ``--cache-dir`` or $EVALKIT_CACHE_DIR
+(default ``${EVALKIT_OUTPUT_DIR:-outputs}/cache``, as ``conf/paths/default.yaml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from evalkit.data import stats, store
+from evalkit.errors import EvalkitError
+from evalkit.tasks.builtin import builtin_spec, task_names
+
+
+def _builders(task: str) -> list[tuple[str, str]]:
+    spec, _ = builtin_spec(task)
+    return [(name, sub.builder) for name, sub in spec.subset_specs().items() if sub.builder]
+
+
+def cmd_list(args) -> None:
+    root = store.data_root(args.cache_dir)
+    print(f"{'task':<12} {'type':<13} {'subset':<10} {'builder':<9} built (cache: {root})")
+    for task in task_names():
+        spec, _ = builtin_spec(task)
+        for subset, builder in _builders(task):
+            meta_path = root / builder / "build.json"
+            built = "-"
+            if meta_path.exists():
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                built = f"v{meta['key']['version']} {meta['fingerprint']} {meta['counts']}"
+            print(f"{task:<12} {spec.type:<13} {subset:<10} {builder:<9} {built}")
+
+
+def cmd_build(args) -> None:
+    tasks = task_names() if args.task == "all" else [args.task]
+    for task in tasks:
+        for subset, builder in _builders(task):
+            t0 = time.perf_counter()
+            folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir, force=args.force)
+            print(f"{task}/{subset}: {meta['counts']} {meta['fingerprint']} -> {folder} ({time.perf_counter() - t0:.1f} s)")
+
+
+def cmd_info(args) -> None:
+    spec, _ = builtin_spec(args.task)
+    report = {"task": spec.name, "type": spec.type, "main_metric": spec.main_metric, "subsets": {}}
+    for subset, builder in _builders(args.task):
+        folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir)
+        entry = {"builder": builder, "version": meta["key"]["version"], "fingerprint": meta["fingerprint"], "dropped_while_building": meta["dropped"]}
+        entry.update(meta.get("extra") or {})
+        entry.update(stats.subset_stats(folder, meta["kind"], baseline=not args.no_baseline))
+        report["subsets"][subset] = entry
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print_report(report)
+
+
+def print_report(report: dict) -> None:
+    print(f"{report['task']} ({report['type']}, main metric {report['main_metric']})")
+    for subset, e in report["subsets"].items():
+        print(f"\n[{subset}] builder {e['builder']} v{e['version']} {e['fingerprint']}")
+        if "pairs" in e:
+            print(f"  pairs: {e['pairs']}")
+            sides = ("sentence1", "sentence2")
+        else:
+            print(f"  queries: {e['queries']}  documents: {e['documents']}  relevant/query: {e['relevant_per_query']}")
+            sides = ("query", "document")
+        for side in sides:
+            for unit, d in e[side].items():
+                if unit.endswith("_over"):
+                    over = ", ".join(f">{k}: {v}" for k, v in d.items())
+                    print(f"  {side} {unit.removesuffix('_over')} tokens over  {over}")
+                else:
+                    print(f"  {side} {unit:<13} min {d['min']}  median {d['median']}  p90 {d['p90']}  max {d['max']}")
+        if "lexical_baseline" in e:
+            print(f"  lexical baseline: {e['lexical_baseline']}")
+        print(f"  dropped while building: {e['dropped_while_building']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evalkit.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--raw-data", type=Path, default=os.environ.get("EVALKIT_RAW_DATA"), help="raw-data folder (default $EVALKIT_RAW_DATA)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default $EVALKIT_CACHE_DIR or outputs/cache)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="built-in tasks, their subsets and what is built")
+    b = sub.add_parser("build", help="build (or verify the cache of) a task's data")
+    b.add_argument("task", help="task name or 'all'")
+    b.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
+    i = sub.add_parser("info", help="statistics: counts, lengths in characters and tokens, lexical baseline")
+    i.add_argument("task")
+    i.add_argument("--json", action="store_true")
+    i.add_argument("--no-baseline", action="store_true", help="skip the BM25 baseline")
+    args = parser.parse_args(argv)
+    try:
+        {"list": cmd_list, "build": cmd_build, "info": cmd_info}[args.command](args)
+    except EvalkitError as exc:
+        print(f"evalkit.data: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

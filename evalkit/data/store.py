@@ -1,0 +1,174 @@
+"""Built datasets on disk: the in-memory shapes builders return, the BEIR layout they are
+written in, and the build cache (rebuilt when a builder's version, the Python version for
+``stdlib``, or the raw files change).
+
+Layout of one built source, ``<cache_dir>/data/<builder>/``::
+
+    corpus.jsonl  queries.jsonl  qrels/test.tsv     (retrieval: the BEIR layout users have)
+    pairs.jsonl                                     (pairs: {"sentence1", "sentence2"} per line)
+    build.json                                      (cache key, counts, fingerprint)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evalkit.errors import ConfigError, DataError
+
+BUILDERS = ("laws", "manpages", "drcd", "pydocs", "tatoeba", "stdlib", "cosqa")
+
+
+@dataclass
+class RetrievalData:
+    corpus: list[tuple[str, str]]  # (doc id, text), in the order written
+    queries: list[tuple[str, str]]  # (query id, text)
+    qrels: list[tuple[str, str, int]]  # (query id, doc id, relevance)
+    dropped: dict[str, int] = field(default_factory=dict)  # builder-side filters: reason -> count
+
+
+@dataclass
+class PairData:
+    pairs: list[tuple[str, str]]  # (sentence1, sentence2): sentence2 is the translation of sentence1
+    dropped: dict[str, int] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # e.g. pool size before sampling
+
+
+def builder_module(name: str):
+    if name not in BUILDERS:
+        from evalkit.errors import unknown_name
+
+        raise unknown_name("data builder", name, list(BUILDERS))
+    return importlib.import_module(f"evalkit.data.{name}")
+
+
+def write_built(data: RetrievalData | PairData, folder: Path) -> list[Path]:
+    """Write ``data`` into ``folder`` (BEIR layout or pairs.jsonl); returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, PairData):
+        path = folder / "pairs.jsonl"
+        _write_jsonl(path, ({"sentence1": a, "sentence2": b} for a, b in data.pairs))
+        return [path]
+    corpus, queries, qrels = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / "test.tsv"
+    _write_jsonl(corpus, ({"_id": i, "title": "", "text": t} for i, t in data.corpus))
+    _write_jsonl(queries, ({"_id": i, "text": t} for i, t in data.queries))
+    qrels.parent.mkdir(exist_ok=True)
+    with qrels.open("w", encoding="utf-8", newline="\n") as f:
+        f.write("query-id\tcorpus-id\tscore\n")
+        for q, d, s in data.qrels:
+            f.write(f"{q}\t{d}\t{s}\n")
+    return [corpus, queries, qrels]
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with path.open("w", encoding="utf-8", newline="\n") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def files_fingerprint(files: list[Path], extra: str) -> str:
+    h = hashlib.sha256(extra.encode())
+    for path in sorted(files, key=lambda p: p.name):
+        h.update(path.name.encode() + b"\0")
+        h.update(path.read_bytes())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def raw_signature(paths: list[Path]) -> str:
+    """Cheap signature of the raw inputs (relative names and sizes): a changed mirror rebuilds."""
+    h = hashlib.sha256()
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise DataError(f"raw data missing: {root} (set EVALKIT_RAW_DATA / paths.raw_data to the raw-data folder)")
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for p in files:
+            h.update(f"{p.relative_to(root.parent)}\0{p.stat().st_size}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def build_key(name: str, raw_dir: Path | None) -> dict:
+    mod = builder_module(name)
+    key = {"builder": name, "version": mod.VERSION}
+    if getattr(mod, "USES_PYTHON", False):
+        key["python"] = sys.version.split()[0]
+    if mod.raw_paths(raw_dir or Path()):
+        if raw_dir is None:
+            raise ConfigError(
+                f"data builder {name!r} needs the raw-data folder: set EVALKIT_RAW_DATA or paths.raw_data "
+                "(tests and CI: ../shared/data/raw)"
+            )
+        key["raw"] = raw_signature(mod.raw_paths(Path(raw_dir)))
+    return key
+
+
+def default_cache_dir() -> Path:
+    """What conf/paths/default.yaml gives: $EVALKIT_CACHE_DIR, else ${EVALKIT_OUTPUT_DIR:-outputs}/cache."""
+    if os.environ.get("EVALKIT_CACHE_DIR"):
+        return Path(os.environ["EVALKIT_CACHE_DIR"])
+    return Path(os.environ.get("EVALKIT_OUTPUT_DIR", "outputs")) / "cache"
+
+
+def data_root(cache_dir: Path | None) -> Path:
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / "data"
+
+
+def ensure_built(name: str, raw_dir: Path | None, cache_dir: Path | None, *, force: bool = False) -> tuple[Path, dict]:
+    """Folder with the built data of builder ``name`` and its build.json; builds if stale."""
+    key = build_key(name, raw_dir)
+    root = data_root(cache_dir)
+    folder = root / name
+    meta_path = folder / "build.json"
+    if not force and meta_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("key") == key:
+            return folder, meta
+
+    mod = builder_module(name)
+    t0 = time.perf_counter()
+    data = mod.build(Path(raw_dir) if raw_dir is not None else None)
+    root.mkdir(parents=True, exist_ok=True)
+    # Build in a temp folder and swap it in, so a crash or a parallel run never sees half a build.
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
+    try:
+        files = write_built(data, tmp)
+        meta = {
+            "key": key,
+            "kind": "pairs" if isinstance(data, PairData) else "retrieval",
+            "fingerprint": files_fingerprint(files, extra=json.dumps(key, sort_keys=True)),
+            "counts": _counts(data),
+            "dropped": data.dropped,
+            "extra": getattr(data, "extra", {}),
+            "build_seconds": round(time.perf_counter() - t0, 2),
+        }
+        (tmp / "build.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        old = None
+        if folder.exists():
+            old = root / f".{name}.old.{os.getpid()}"
+            folder.rename(old)
+        try:
+            tmp.rename(folder)
+        except OSError:  # a parallel run swapped its build in first: same key, same files
+            if not meta_path.exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder, meta
+
+
+def _counts(data) -> dict:
+    if isinstance(data, PairData):
+        return {"pairs": len(data.pairs)}
+    return {"queries": len(data.queries), "documents": len(data.corpus), "qrels": len(data.qrels)}
