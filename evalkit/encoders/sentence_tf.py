@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, Role
 from evalkit.encoders.local import LocalEncoder
 from evalkit.encoders.torch_utils import resolve_device, resolve_dtype, synchronize
+from evalkit.errors import ConfigError
 
 
 class Config(BaseModel):
@@ -142,7 +143,7 @@ def check_architecture(model, expected: str | None, model_id: str) -> None:
     auto_model = getattr(model[0], "auto_model", None)
     found = type(auto_model).__name__ if auto_model is not None else type(model[0]).__name__
     if expected not in found:
-        raise RuntimeError(
+        raise ConfigError(
             f"{model_id}: loaded architecture {found!r}, expected {expected!r}. "
             "For Jina v2 this means its remote code was not run (set trust_remote_code: true); "
             "a plain BERT with random weights would give meaningless scores."
