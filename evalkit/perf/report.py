@@ -26,7 +26,7 @@ def load_perf_results(dirs: list[Path]) -> list[dict]:
                 continue
             if not isinstance(data, dict) or data.get("kind") != "evalkit.perf":
                 continue
-            figures = data["scores"]["perf"]
+            figures = data["scores"]["perf"][0]
             date = (data.get("evalkit") or {}).get("date") or ""
             machine = figures.get("machine") or {}
             key = (figures["model"], figures.get("device"), machine.get("gpu") or machine.get("cpu"))
