@@ -20,15 +20,31 @@ def main(cfg: DictConfig) -> float | None:
 
     try:
         job = job_from_config(cfg)
+        save_redacted_config(cfg)
         records = runner.run(job, callbacks_from_config(cfg))
     except EvalkitError as exc:
-        log.error("%s", exc)
         if _is_multirun():
+            log.error("%s", exc)
             # One failing job of a sweep must not stop the others: Hydra goes on to the next.
             return None
         sys.exit(f"evalkit: {exc}")
     scores = [r.main_score for r in records if r.main_score is not None]
     return sum(scores) / len(scores) if scores else None  # for Hydra sweepers
+
+
+def save_redacted_config(cfg: DictConfig) -> None:
+    """Our copy of the composed config (Hydra's own is off: it would keep API keys)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from evalkit.results import atomic_write_text, redact
+
+    try:
+        out_dir = HydraConfig.get().runtime.output_dir
+    except ValueError:
+        return
+    plain = redact(OmegaConf.to_container(cfg, resolve=True))
+    atomic_write_text(f"{out_dir}/config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain)))
 
 
 def _is_multirun() -> bool:
@@ -41,5 +57,18 @@ def _is_multirun() -> bool:
         return False
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console-script and ``python -m evalkit`` entry: name checks, then Hydra."""
+    from evalkit.choices import check_choices
+    from evalkit.secrets import hide_cli_secrets
+
+    sys.argv[1:] = hide_cli_secrets(sys.argv[1:])  # before Hydra can echo an API key anywhere
+    try:
+        check_choices(sys.argv[1:])
+    except EvalkitError as exc:
+        sys.exit(f"evalkit: {exc}")
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -87,7 +87,8 @@ def _hub_task(name: str, cfg: TaskConfig, raw_dir: Path | None) -> PreparedTask:
     try:
         mteb_task = mteb.get_task(name)
     except (KeyError, ValueError):
-        raise unknown_name("task", name, known_task_names()) from None
+        err = unknown_name("task", name, known_task_names())
+        raise type(err)(f"{err} (or any MTEB task name, with the Hub reachable)") from None
     if not hub_reachable():
         hint = (
             f"set EVALKIT_RAW_DATA (or paths.raw_data) to the raw-data folder (now: {raw_dir})"

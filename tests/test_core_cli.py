@@ -1,0 +1,93 @@
+"""Bad input through Hydra's real config composition: clear errors, valid names listed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from evalkit.choices import check_choices
+from evalkit.config import job_from_config
+from evalkit.errors import ConfigError
+from tests.helpers import CONF_DIR, run_cli
+
+
+def composed(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def test_every_model_and_task_config_composes_and_validates():
+    for model in sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml")):
+        overrides = [f"model={model}"]
+        if model in {"sentence_transformers"}:
+            overrides.append("model.model_id=/some/folder")
+        cfg = composed(overrides)
+        job = job_from_config(cfg)
+        assert job.model.name
+
+
+def test_unknown_field_in_model_config_is_named():
+    cfg = composed(["+model.batchsize=64"])
+    with pytest.raises(ConfigError, match="unknown field 'batchsize'"):
+        job_from_config(cfg)
+
+
+def test_unknown_field_in_task_config_is_named():
+    cfg = composed(["+task.limt=5"])
+    with pytest.raises(ConfigError, match="unknown field 'limt'"):
+        job_from_config(cfg)
+
+
+def test_override_of_known_field_is_validated():
+    cfg = composed(["model.batch_size=64", "model.dtype=float16"])
+    job = job_from_config(cfg)
+    assert job.model.batch_size == 64 and job.model.dtype == "float16"
+    with pytest.raises(ConfigError, match="dtype"):
+        job_from_config(composed(["model.dtype=float17"]))
+
+
+def test_unknown_model_lists_valid_names_with_closest_match():
+    with pytest.raises(ConfigError) as err:
+        check_choices(["model=minilm"])
+    msg = str(err.value)
+    assert "Did you mean 'minilm_l6'" in msg and "jina_v2_base_zh" in msg
+    # sweeps are checked value by value
+    with pytest.raises(ConfigError, match="jina_v2_base_z"):
+        check_choices(["model=minilm_l6,jina_v2_base_z"])
+    check_choices(["model=minilm_l6,jina_v2_base_zh", "task.limit=3"])
+
+
+def test_cli_unknown_model_and_task(tmp_path):
+    proc = run_cli(["model=minilm"], tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert "Did you mean 'minilm_l6'" in proc.stderr
+
+    proc = run_cli(["task=mteb", "task.names=[STSBenchmarc]"], tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert "Did you mean 'STSBenchmark'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_no_hub_no_mirror_stops_at_once(tmp_path):
+    t0 = time.monotonic()
+    proc = run_cli(["task=mteb", "task.names=[SciFact]"], tmp_path, timeout=120)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode != 0
+    assert "SciFact" in proc.stderr and "Hub is unreachable" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert elapsed < 60  # bound, not a speed check: no retry loop, no hang
+
+
+def test_cli_help_lists_groups(tmp_path):
+    proc = run_cli(["--help"], tmp_path, timeout=120)
+    assert proc.returncode == 0
+    assert "minilm_l6" in proc.stdout and "jina_v2_base_zh" in proc.stdout
+    assert "Usage" in proc.stdout
+
+
+def test_cli_cfg_job_prints_composed_config(tmp_path):
+    proc = run_cli(["--cfg", "job", "model.batch_size=7"], tmp_path, timeout=120)
+    assert proc.returncode == 0
+    assert "batch_size: 7" in proc.stdout

