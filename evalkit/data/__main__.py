@@ -15,7 +15,7 @@ from pathlib import Path
 
 from evalkit.data import stats, store
 from evalkit.errors import EvalkitError
-from evalkit.tasks.builtin import builtin_spec, task_names
+from evalkit.tasks.spec import builtin_spec, builtin_task_names as task_names
 
 
 def _builders(task: str) -> list[tuple[str, str]]:

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from evalkit.data.store import RetrievalData
 
-VERSION = "1"
+VERSION = "3"
 SECTION = re.compile(r'^\.(?:SH|Sh)[ \t]+"?([^"\n]*)"?[ \t]*$', re.M)
 NAME_HEADINGS = ("NAME", "名称", "名字")
-BOILERPLATE = ("[中文版", "《中国linux", "[中国linux", "跋", "中文版维护", "中文版最新", "[中文")  # lower-case
+# Translators' sections, the same on every page: heading contains one of these (spaces removed)
+BOILERPLATE = ("翻译计划", "中文版维护", "中文版最新", "中文版校对")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 # Escapes with a plain-text meaning; everything else matching ESCAPE is dropped.
@@ -139,9 +140,14 @@ def parse_page(raw: bytes) -> tuple[str, str] | None:
     summary = name_summary(sections[name_idx][1])
     if summary is None:
         return None
-    kept = [(h, b) for i, (h, b) in enumerate(sections) if i != name_idx and not h.lower().startswith(BOILERPLATE)]
+    kept = [(h, b) for i, (h, b) in enumerate(sections) if i != name_idx and not _boilerplate(h)]
     body = "\n\n".join(f"{h}\n{roff_to_text(b)}" for h, b in kept).strip()
     return summary, body
+
+
+def _boilerplate(heading: str) -> bool:
+    flat = "".join(heading.split()).strip("”“\"[]《》:：")
+    return flat == "跋" or any(b in flat for b in BOILERPLATE)
 
 
 def build(raw_dir: Path) -> RetrievalData:

@@ -21,13 +21,13 @@ from pathlib import Path
 
 from evalkit.data.store import PairData
 
-VERSION = "1"
+VERSION = "2"
 POOL_SIZE = 4000
 SEED = 20240607
 MIN_ENGLISH_WORDS = 6
 MIN_CJK_CHARS = 6
 CJK = re.compile(r"[\u4e00-\u9fff]")
-LATIN_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 # reST markup that is not prose: roles, literals, links, emphasis, substitutions
 MARKUP = re.compile(r":[a-z:]+:`[^`]*`|``[^`]*``|`[^`]*`_{0,2}|\*\*?|\|[^|]*\|")
 

@@ -22,21 +22,14 @@ from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining
 from evalkit.data import beir, store
 from evalkit.errors import ConfigError, unknown_name
 from evalkit.tasks.prepared import PreparedTask
-from evalkit.tasks.spec import SubsetSpec, TaskSpec, load_spec
+from evalkit.tasks.spec import SubsetSpec, TaskSpec, builtin_spec, builtin_task_names, load_spec
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
 READER_VERSION = "1"  # bump when reading or limiting changes the data a score comes from
 DISTRACTORS_PER_QUERY = 10  # with task.limit=N: N queries, about 10*N documents
 
 
 def task_names() -> list[str]:
-    return sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
-
-
-def builtin_spec(name: str) -> tuple[TaskSpec, Path]:
-    if name not in task_names():
-        raise unknown_name("task", name, task_names())
-    return load_spec(TASKS_DIR / f"{name}.yaml")
+    return builtin_task_names()
 
 
 def load_task(name: str, cfg, raw_dir: Path | None, cache_dir: Path | None) -> PreparedTask:
