@@ -138,7 +138,7 @@ def _task_info(job: Job, task: PreparedTask) -> dict:
     return {
         "name": task.name,
         "type": task.type,
-        "languages": task.languages,
+        "languages": list(getattr(task.task, "languages", None) or task.languages),  # evaluated subsets only
         "main_metric": task.main_score,
         "fingerprint": task.fingerprint,
         "source": task.source,
@@ -155,6 +155,9 @@ def _complete_result(job: Job, task: PreparedTask, config_hash: str, revision) -
     block = data["evalkit"]
     if block.get("config_hash") != config_hash or block.get("task", {}).get("fingerprint") != task.fingerprint:
         return None
+    if data.get("task_name") != task.name or not _covers_all_subsets(data, task):
+        log.warning("%s: incomplete or foreign result file, recomputing", path)
+        return None
     return TaskRecord(
         model_name=job.model.name,
         task_name=task.name,
@@ -165,6 +168,20 @@ def _complete_result(job: Job, task: PreparedTask, config_hash: str, revision) -
         evalkit=block,
         path=str(path),
     )
+
+
+def _covers_all_subsets(data: dict, task: PreparedTask) -> bool:
+    """Every split and subset the task evaluates has a main score in the file."""
+    if getattr(task, "runner", None) is not None:  # own measuring code, not mteb's layout
+        return True
+    splits, subsets = getattr(task.task, "eval_splits", None), getattr(task.task, "hf_subsets", None)
+    scores = data.get("scores") or {}
+    for split in splits or []:
+        entries = scores.get(split) or []
+        have = {e.get("hf_subset") for e in entries if isinstance(e, dict) and e.get("main_score") is not None}
+        if not set(subsets or []) <= have:
+            return False
+    return True
 
 
 def _run_task(job: Job, info: JobInfo, encoder, task: PreparedTask, hooks: CallbackList) -> TaskRecord:

@@ -1,0 +1,131 @@
+"""Hydra callback: a leaderboard at the end of every multirun (wired in ``conf/config.yaml``).
+
+* ``on_job_start`` (in the job's process, whatever the launcher) writes
+  ``<job dir>/evalkit_job.json``: the model, revision, tasks, config hash and results folder
+  of the job, status "started". ``on_job_end`` marks it "completed" or "failed". A job
+  killed in between keeps "started", so its pairs show as missing, not absent.
+* ``on_multirun_end`` (in the launching process) builds the leaderboard of the pairs the
+  sweep's manifests name and writes ``<sweep dir>/leaderboard.{json,md,html,png}``.
+
+Nothing here may break a sweep: every error is logged and swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from evalkit.leaderboard.build import MANIFEST_NAME
+
+log = logging.getLogger("evalkit.leaderboard")
+
+
+class LeaderboardCallback(Callback):
+    def __init__(self, enabled: bool = True, filename: str = "leaderboard.json",
+                 formats: list[str] | tuple[str, ...] = ("json", "md", "html", "png"), mteb_dir: str | None = None,
+                 print_table: bool = True):
+        self.enabled = enabled
+        self.filename = filename
+        self.formats = tuple(formats)
+        self.mteb_dir = mteb_dir
+        self.print_table = print_table
+        self._started_at: dict[str, float] = {}  # job dir -> start time (unix seconds)
+
+    # -- in every job's process -------------------------------------------------------------
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.enabled and _is_multirun():
+            self._safely(self._write_manifest, config, "started")
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        if self.enabled and _is_multirun():
+            status = getattr(getattr(job_return, "status", None), "name", "COMPLETED").lower()
+            self._safely(self._write_manifest, config, status)
+
+    # -- in the launching process -----------------------------------------------------------
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.enabled:
+            self._safely(self._build, Path(str(config.hydra.sweep.dir)))
+
+    def _build(self, sweep_dir: Path) -> None:
+        from evalkit.leaderboard import build_leaderboard, write_outputs
+        from evalkit.leaderboard.markdown import to_markdown
+
+        if not any(sweep_dir.rglob(MANIFEST_NAME)):
+            log.warning("no job manifests under %s: no leaderboard", sweep_dir)
+            return
+        lb = build_leaderboard([sweep_dir])
+        written = write_outputs(lb, sweep_dir / self.filename, formats=self.formats,
+                                mteb_dir=Path(self.mteb_dir) if self.mteb_dir else None)
+        if self.print_table:
+            print("\n" + to_markdown(lb).split("\n## ")[0])
+        for w in lb.warnings:
+            log.warning("leaderboard: %s", w)
+        log.info("leaderboard: %s", ", ".join(str(p) for p in written.values()))
+
+    def _write_manifest(self, config: DictConfig, status: str) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.utils import to_absolute_path
+
+        from evalkit.results import atomic_write_json, redact
+
+        hc = HydraConfig.get()
+        out_dir = Path(hc.runtime.output_dir)
+        now = time.time()
+        manifest: dict[str, Any] = {
+            "evalkit_job": 1,
+            "status": status,
+            "overrides": list(hc.overrides.task),
+            "log": str(out_dir / f"{hc.job.name}.log"),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": now if status == "started" else self._started_at.get(str(out_dir), None),
+            "ended_at": None if status == "started" else now,
+        }
+        if status == "started":
+            self._started_at[str(out_dir)] = now
+        job_cfg = OmegaConf.masked_copy(config, [k for k in config.keys() if k != "hydra"])
+        try:
+            from evalkit.config import job_from_config
+
+            job = job_from_config(job_cfg)
+            manifest.update(
+                model=job.model.name,
+                revision=getattr(job.model, "revision", None),
+                tasks=list(job.tasks.names),
+                config_hash=job.config_hash(),
+                results_dir=str(Path(to_absolute_path(str(job.results_dir))).resolve()),
+                model_config=redact(job.model.model_dump(mode="json")),
+            )
+        except Exception as exc:  # an invalid config: the job itself reports it; keep what is known
+            model = OmegaConf.select(job_cfg, "model.name", default=None)
+            manifest.update(model=model, tasks=list(OmegaConf.select(job_cfg, "task.names", default=[]) or []),
+                            error=f"{type(exc).__name__}: {exc}")
+            if model:
+                results_dir = OmegaConf.select(job_cfg, "paths.results_dir", default=None)
+                manifest["results_dir"] = str(Path(to_absolute_path(str(results_dir))).resolve()) if results_dir else None
+        atomic_write_json(out_dir / MANIFEST_NAME, manifest)
+
+    @staticmethod
+    def _safely(fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # a leaderboard problem must never fail or stop a sweep
+            log.warning("leaderboard callback: %s: %s", type(exc).__name__, exc)
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
