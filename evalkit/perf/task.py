@@ -49,6 +49,7 @@ def prepare_perf_task(cfg, raw_dir: Path | None) -> PreparedTask:
     from evalkit.perf.texts import law_corpus
 
     settings = perf_settings(cfg.perf)
+    _preimport_backend_libraries()
     if raw_dir is None or not Path(raw_dir).exists():
         raise DataError(f"task perf cuts real statute text from <raw data>/laws; raw data folder not found: {raw_dir}")
     longest = min(max(settings.lengths), settings.max_length or max(settings.lengths))
@@ -65,6 +66,18 @@ def prepare_perf_task(cfg, raw_dir: Path | None) -> PreparedTask:
     )
     task.runner = lambda encoder, job, info: run_perf_task(encoder, info, corpus, settings, text_fp)
     return task
+
+
+def _preimport_backend_libraries() -> None:
+    """Import the local backends' libraries now (before the runner times the model load), so
+    ``load_seconds`` compares models rather than which model of a process imported them first."""
+    import importlib
+
+    for name in ("transformers", "sentence_transformers"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def run_perf_task(encoder, info, corpus: str, settings: PerfSettings, text_fp: str) -> tuple[dict, float | None]:
