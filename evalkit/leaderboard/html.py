@@ -129,6 +129,9 @@ def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalki
     head = [_th("rank", "rank", default="asc"), _th("model", "model", text=True, default="asc"), _th("mean", "mean")]
     head += [_th(t.name, t.name, title=f"{t.type or ''} · {t.main_metric or ''} · {', '.join(t.languages)}") for t in lb.tasks]
     head += [_th("tokens/s", "tokens_per_s"), _th("p50 batch ms", "latency", default="asc")]
+    perf = any(s.speed.latency_1k_ms is not None for s in lb.summary)
+    if perf:
+        head.append(_th("1k-token latency ms", "latency_1k", default="asc", title="batch 1, 1,024 tokens (task=perf)"))
     rows = []
     for s in lb.summary:
         mean = (_num_td(s.mean, fmt_score(s.mean)) if s.complete
@@ -138,6 +141,8 @@ def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalki
         tds += [_score_td(cells[(s.model, t.name)], best[t.name], reasons) for t in lb.tasks]
         tds += [_num_td(s.speed.tokens_per_s, fmt_speed(s.speed.tokens_per_s)),
                 _num_td(s.speed.batch_latency_p50_ms, fmt_speed(s.speed.batch_latency_p50_ms, 1))]
+        if perf:
+            tds.append(_num_td(s.speed.latency_1k_ms, fmt_speed(s.speed.latency_1k_ms, 1)))
         rows.append(f'<tr data-model="{e(s.model)}">' + "".join(tds) + "</tr>")
     board = (f'<table id="leaderboard" class="sortable"><thead><tr>{"".join(head)}</tr></thead>'
              f'<tbody>{"".join(rows)}</tbody></table>')

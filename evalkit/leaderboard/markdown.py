@@ -32,7 +32,9 @@ def to_markdown(lb: Leaderboard) -> str:
     cells = {(c.model, c.task): c for c in lb.cells}
     notes: list[str] = []
     tasks = [t.name for t in lb.tasks]
+    perf = any(s.speed.latency_1k_ms is not None for s in lb.summary)
     header = ["rank", "model", "mean"] + [f"{t.name} ({t.main_metric or '-'})" for t in lb.tasks] + ["tokens/s", "p50 batch ms"]
+    header += ["1k-token latency ms (perf)"] if perf else []
     rows = []
     for s in lb.summary:
         if s.complete:
@@ -43,6 +45,7 @@ def to_markdown(lb: Leaderboard) -> str:
             [str(s.rank or "-"), s.model, mean]
             + [cell_text(cells[(s.model, t)], notes) for t in tasks]
             + [fmt_speed(s.speed.tokens_per_s), fmt_speed(s.speed.batch_latency_p50_ms, 1)]
+            + ([fmt_speed(s.speed.latency_1k_ms, 1)] if perf else [])
         )
     lines = ["# Leaderboard", "", "Scores are mteb main scores x 100. The mean covers models with every task ok.", ""]
     lines += _table(header, rows)

@@ -73,13 +73,14 @@ class Cell(_Strict):
     profile: dict[str, Any] | None = Field(None, description="The result file's evalkit.profile block (latency, throughput, memory), when profiled.")
     result_file: str | None = None
     failure_file: str | None = None
-    stage: str | None = Field(None, description="Where a failed run stopped: prepare | model_load | task.")
+    stage: str | None = Field(None, description="Where a failed run stopped: config | prepare | model_load | task.")
 
 
 class Speed(_Strict):
     tokens_per_s: float | None = Field(description="Real (unpadded) tokens over encode seconds, all profiled tasks.")
     texts_per_s: float | None
     batch_latency_p50_ms: float | None = Field(description="Median over tasks of the per-batch (or per-request) p50.")
+    latency_1k_ms: float | None = Field(None, description="Batch-1 latency of a 1,024-token input, from the perf task (task=perf), when run.")
 
 
 class ModelSummary(_Strict):
