@@ -214,8 +214,12 @@ def run_perf(encoder, corpus: str, settings: PerfSettings, load_seconds: float |
 
         weights_gpu_mb = round(torch.cuda.memory_allocated(probe.cuda) / 2**20, 1)
 
+    cut: dict[int, list[str]] = {}  # length -> texts for the largest batch; batch 1 uses the first
+
     def texts(n: int, k: int) -> list[str]:
-        return texts_of_length(corpus, n, k, probe.count, cpt)
+        if n not in cut or len(cut[n]) < k:
+            cut[n] = texts_of_length(corpus, n, max(k, settings.batch_size), probe.count, cpt)
+        return cut[n][:k]
 
     short_text = texts(settings.short_tokens, 1)
     short = measure_point(probe, short_text, settings, settings.short_repeats)
