@@ -52,9 +52,20 @@ def write_outputs(lb: Leaderboard, out_json: Path, formats=FORMATS, mteb_dir: Pa
         tmp = written["png"].with_name(f".{written['png'].name}.tmp")
         tmp.write_bytes(png)
         tmp.replace(written["png"])
+    _readable(written.values())
     if mteb_dir is not None:
         from evalkit.leaderboard.mteb_export import write_mteb_layout
 
         write_mteb_layout(lb, mteb_dir)
         written["mteb"] = Path(mteb_dir)
     return written
+
+
+def _readable(paths) -> None:
+    """Atomic writes go through mkstemp (mode 0600); a leaderboard is meant to be shared."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in paths:
+        os.chmod(path, 0o666 & ~umask)

@@ -40,6 +40,7 @@ def to_png(lb: Leaderboard, dpi: int = 120) -> bytes:
             ax.scatter([x], [y], s=70, facecolors="tab:blue" if s.complete else "none", edgecolors="tab:blue", zorder=3)
             label = s.model + ("" if s.complete else " (incomplete)")
             ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=9)
+        ax.margins(x=0.12, y=0.12)  # room for the labels at the edges
         xs = [x for _, x, _ in points]
         if min(xs) > 0 and max(xs) / min(xs) > 20:
             ax.set_xscale("log")
