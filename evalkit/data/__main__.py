@@ -57,6 +57,8 @@ def cmd_info(args) -> None:
         report["subsets"][subset] = entry
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
+    elif args.markdown:
+        print(markdown_report(report))
     else:
         print_report(report)
 
@@ -83,6 +85,34 @@ def print_report(report: dict) -> None:
         print(f"  dropped while building: {e['dropped_while_building']}")
 
 
+def markdown_report(report: dict) -> str:
+    """The statistics tables of a data card (tasks/<task>.md)."""
+    out = []
+    for subset, e in report["subsets"].items():
+        out.append(f"### {subset}\n")
+        out.append(f"Builder `evalkit/data/{e['builder']}.py` v{e['version']}, data fingerprint `{e['fingerprint']}`.\n")
+        if "pairs" in e:
+            out.append(f"Pairs: **{e['pairs']:,}**" + (f" (sampled from {e['eligible_pairs']:,} eligible)" if "eligible_pairs" in e else "") + "\n")
+            sides = ("sentence1", "sentence2")
+        else:
+            out.append(f"Queries: **{e['queries']:,}**, documents: **{e['documents']:,}**, relevant documents per query: {e['relevant_per_query']}\n")
+            sides = ("query", "document")
+        out.append("| text | unit | min | median | p90 | max |\n|---|---|---|---|---|---|")
+        for side in sides:
+            for unit, d in e[side].items():
+                if not unit.endswith("_over"):
+                    out.append(f"| {side} | {unit.replace('_', ' ')} | {d['min']:,} | {d['median']:,} | {d['p90']:,} | {d['max']:,} |")
+        overs = [(u.removesuffix("_over"), d) for u, d in e.get("document", {}).items() if u.endswith("_over")]
+        if overs:
+            out.append("\n| tokenizer | documents > 512 tokens | > 8,192 | > 32,768 |\n|---|---|---|---|")
+            for tok, d in overs:
+                out.append(f"| {tok} | {d['512']:,} | {d['8192']:,} | {d['32768']:,} |")
+        if "lexical_baseline" in e:
+            out.append("\nLexical baseline: " + ", ".join(f"{k} = {v:.4f}" for k, v in e["lexical_baseline"].items()))
+        out.append("\nDropped while building: " + (", ".join(f"{k} {v:,}" for k, v in e["dropped_while_building"].items()) or "nothing") + "\n")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evalkit.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--raw-data", type=Path, default=os.environ.get("EVALKIT_RAW_DATA"), help="raw-data folder (default $EVALKIT_RAW_DATA)")
@@ -95,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("info", help="statistics: counts, lengths in characters and tokens, lexical baseline")
     i.add_argument("task")
     i.add_argument("--json", action="store_true")
+    i.add_argument("--markdown", action="store_true", help="the statistics tables of the data card")
     i.add_argument("--no-baseline", action="store_true", help="skip the BM25 baseline")
     args = parser.parse_args(argv)
     try:
