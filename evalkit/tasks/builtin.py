@@ -37,6 +37,8 @@ def load_task(name: str, cfg, raw_dir: Path | None, cache_dir: Path | None) -> P
         spec, base = builtin_spec(name)
         source = "builtin"
     elif getattr(cfg, "spec", None):
+        if cfg.spec == "???":  # conf/task/user.yaml without task.spec=
+            raise ConfigError("task=user needs your spec file: python -m evalkit task=user task.spec=path/to/my_task.yaml")
         spec, base = load_spec(Path(cfg.spec))
         source = "user"
     else:
