@@ -61,9 +61,11 @@ def cli() -> None:
     """Console-script and ``python -m evalkit`` entry: name checks, then Hydra."""
     from evalkit.choices import check_choices
     from evalkit.secrets import hide_cli_secrets
+    from evalkit.tasks.spec import expand_task_spec_args
 
     sys.argv[1:] = hide_cli_secrets(sys.argv[1:])  # before Hydra can echo an API key anywhere
     try:
+        sys.argv[1:] = expand_task_spec_args(sys.argv[1:])  # task=my_task.yaml -> task=user task.spec=…
         check_choices(sys.argv[1:])
     except EvalkitError as exc:
         sys.exit(f"evalkit: {exc}")

@@ -71,7 +71,7 @@ def test_user_task_end_to_end_cli(tmp_path):
     spec = write_spec(tmp_path / "my_faq.yaml")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "EVALKIT_OUTPUT_DIR": str(tmp_path / "out")}
     proc = subprocess.run(
-        [sys.executable, "-m", "evalkit", "task=user", f"task.spec={spec}"],
+        [sys.executable, "-m", "evalkit", f"task={spec}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
