@@ -16,6 +16,7 @@ plain transformers keeps the whole recipe readable here.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Literal
@@ -29,6 +30,8 @@ from evalkit.encoders.instructions import QWEN3_DEFAULT_INSTRUCTION, Instruction
 from evalkit.encoders.local import LocalEncoder
 from evalkit.encoders.torch_utils import resolve_device, resolve_dtype, synchronize
 from evalkit.errors import ConfigError
+
+log = logging.getLogger("evalkit")
 
 MAX_CONTEXT = 32768  # Qwen3-Embedding's trained context
 
@@ -63,6 +66,22 @@ def last_token_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
+def warn_if_quadratic_attention(config, dtype: str, device: torch.device) -> None:
+    """Grouped-query attention (Qwen3: fewer key/value heads than query heads) in float32 on
+    CUDA has no fused SDPA kernel: PyTorch falls back to the math path, which materialises the
+    length x length attention matrix. Measured on an H100 with the tiny test Qwen3
+    (scripts/gpu_attention_memory.py, docs/gpu/): 18.4 GB at 21.9k tokens in float32 vs
+    34 MB in bfloat16. Say so before a long-document run runs out of memory."""
+    heads = getattr(config, "num_attention_heads", None)
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    attn = getattr(config, "_attn_implementation", None)
+    if device.type == "cuda" and dtype == "float32" and heads and kv_heads < heads and attn == "sdpa":
+        log.warning(
+            "float32 + grouped-query attention on CUDA: attention memory grows with length squared "
+            "(no fused kernel); use model.dtype=bfloat16 for long inputs"
+        )
+
+
 class HFEncoder(LocalEncoder):
     def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS):
         from transformers import AutoModel, AutoTokenizer
@@ -80,6 +99,7 @@ class HFEncoder(LocalEncoder):
         if cfg.attn_implementation:
             kwargs["attn_implementation"] = cfg.attn_implementation
         self.model = AutoModel.from_pretrained(cfg.model_id, revision=revision, **kwargs).to(self.device).eval()
+        warn_if_quadratic_attention(self.model.config, cfg.dtype, self.device)
         hidden = int(self.model.config.hidden_size)
         if cfg.dimension is not None and cfg.dimension > hidden:
             raise ConfigError(f"model {cfg.name}: dimension {cfg.dimension} exceeds the model's hidden size {hidden}")
