@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evalkit.encoders.base import EncoderMeta, Role
+from evalkit.encoders.base import EncoderMeta, EncoderWrapper, Role
 from evalkit.errors import ConfigError
 
 log = logging.getLogger("evalkit.cache")
@@ -187,7 +187,7 @@ def default_cache_path(cache_dir: str | Path | None) -> Path | None:
     return Path(cache_dir) / "embeddings.sqlite" if cache_dir is not None else None
 
 
-class CachedEncoder:
+class CachedEncoder(EncoderWrapper):
     """An Encoder that answers from the cache and computes only the misses.
 
     Misses are computed and stored in slices of ``commit_every`` texts, so a run killed
@@ -195,18 +195,10 @@ class CachedEncoder:
     """
 
     def __init__(self, inner, cache: EmbeddingCache, identity: dict[str, Any], commit_every: int = 2048):
-        self.inner = inner
+        super().__init__(inner)
         self.cache = cache
         self.model_key = model_key(identity)
         self.commit_every = commit_every
-
-    @property
-    def meta(self) -> EncoderMeta:
-        return self.inner.meta
-
-    @property
-    def hooks(self):
-        return self.inner.hooks
 
     def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
         keys = text_keys(self.model_key, role, instruction, texts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.errors import ConfigError, unknown_name
+from evalkit.errors import unknown_name
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CHECKED_GROUPS = ("model", "task", "callbacks", "paths")

@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from evalkit.encoders.base import EncoderMeta, Role
+from evalkit.encoders.base import EncoderWrapper, Role
 from evalkit.errors import ConfigError
 
 Pooling = Literal["mean", "max"]
@@ -67,7 +67,7 @@ def pool(vectors: np.ndarray, how: Pooling, normalize: bool) -> np.ndarray:
     return out.astype(np.float32)
 
 
-class ChunkingEncoder:
+class ChunkingEncoder(EncoderWrapper):
     """Encodes texts longer than the model's window as pooled overlapping windows."""
 
     def __init__(
@@ -80,7 +80,7 @@ class ChunkingEncoder:
         window_tokens: int | None = None,
         stats: LongDocStats | None = None,
     ):
-        self.inner = inner
+        super().__init__(inner)
         self.backend = backend  # the model at the bottom of the wrapper stack: tokenizer, prepare
         self.tokenizer = getattr(backend, "tokenizer", None)
         if self.tokenizer is None or not getattr(self.tokenizer, "is_fast", False):
@@ -95,14 +95,6 @@ class ChunkingEncoder:
         self.overlap = int(overlap)
         self.pooling = pooling
         self.stats = stats if stats is not None else LongDocStats()
-
-    @property
-    def meta(self) -> EncoderMeta:
-        return self.inner.meta
-
-    @property
-    def hooks(self):
-        return self.inner.hooks
 
     def window_for(self, role: Role, instruction: str | None) -> int:
         """Text tokens per window: the limit minus special tokens, prefix and instruction."""
@@ -152,24 +144,14 @@ class ChunkingEncoder:
             out[i] = vecs[group[0]] if len(group) == 1 else pool(vecs[group], self.pooling, self.meta.normalize)
         return out
 
-    def close(self) -> None:
-        self.inner.close()
 
 
-class DedupEncoder:
+class DedupEncoder(EncoderWrapper):
     """Encodes each distinct text of a call once and copies its vector to the duplicates."""
 
     def __init__(self, inner, stats: LongDocStats | None = None):
-        self.inner = inner
+        super().__init__(inner)
         self.stats = stats if stats is not None else LongDocStats()
-
-    @property
-    def meta(self) -> EncoderMeta:
-        return self.inner.meta
-
-    @property
-    def hooks(self):
-        return self.inner.hooks
 
     def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
         first: dict[str, int] = {}
@@ -180,5 +162,3 @@ class DedupEncoder:
         vecs = np.asarray(self.inner.encode(list(first), role=role, instruction=instruction), dtype=np.float32)
         return vecs[np.asarray(inverse, dtype=np.int64)]
 
-    def close(self) -> None:
-        self.inner.close()

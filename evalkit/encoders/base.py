@@ -94,6 +94,25 @@ class Encoder(Protocol):
         ...
 
 
+class EncoderWrapper:
+    """Base of wrappers that are Encoders around an Encoder (cache, chunking, dedup):
+    identity and hooks are the inner encoder's, closing closes it."""
+
+    def __init__(self, inner: Encoder):
+        self.inner = inner
+
+    @property
+    def meta(self) -> EncoderMeta:
+        return self.inner.meta
+
+    @property
+    def hooks(self) -> Hooks:
+        return self.inner.hooks
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def check_embeddings(vectors: np.ndarray, n_texts: int, where: str) -> np.ndarray:
     """Validate a backend's output: one finite row per input, float32."""
     arr = np.asarray(vectors, dtype=np.float32)

@@ -17,7 +17,6 @@ plain transformers keeps the whole recipe readable here.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -25,10 +24,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, Role
+from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role
 from evalkit.encoders.instructions import QWEN3_DEFAULT_INSTRUCTION, InstructionFormat, format_inputs
 from evalkit.encoders.local import LocalEncoder
-from evalkit.encoders.torch_utils import resolve_device, resolve_dtype, synchronize
+from evalkit.encoders.torch_utils import resolve_device, resolve_dtype
 from evalkit.errors import ConfigError
 
 log = logging.getLogger("evalkit")
@@ -171,24 +170,7 @@ class HFEncoder(LocalEncoder):
 
     def encode_batch(self, batch: list[str], lengths: list[int], role: Role) -> np.ndarray:
         """One forward pass over prepared texts, reported to the hooks."""
-        limit = self.cfg.max_length
-        kept = [min(n, limit) for n in lengths]
-        synchronize(self.device)
-        t0 = time.perf_counter()
-        vecs = self.forward(batch)  # .cpu() inside waits for the device
-        synchronize(self.device)
-        self.hooks.on_batch_end(
-            BatchReport(
-                role=role,
-                n_texts=len(batch),
-                seconds=time.perf_counter() - t0,
-                real_tokens=sum(kept),
-                padded_tokens=len(batch) * max(kept),
-                truncated_texts=sum(n > limit for n in lengths),
-                tokens_cut=sum(max(0, n - limit) for n in lengths),
-            )
-        )
-        return vecs.numpy().astype(np.float32, copy=False)
+        return self.timed_forward(lambda: self.forward(batch).numpy(), lengths, role, self.device)
 
     def close(self) -> None:
         self.model = None

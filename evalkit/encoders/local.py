@@ -10,10 +10,14 @@ that runs out of device memory) and restores input order.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 
 from evalkit.batching import BatchRunStats, plan_token_batches, run_batches
-from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role, check_embeddings
+from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, Role, check_embeddings
+from evalkit.encoders.torch_utils import synchronize
 
 
 class LocalEncoder:
@@ -33,6 +37,27 @@ class LocalEncoder:
 
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
         raise NotImplementedError
+
+    def timed_forward(self, forward: Callable[[], np.ndarray], lengths: list[int], role: Role, device) -> np.ndarray:
+        """Run one forward pass between device synchronisations and report it to the hooks."""
+        limit = self.meta.max_tokens or max(lengths)
+        kept = [min(n, limit) for n in lengths]
+        synchronize(device)
+        t0 = time.perf_counter()
+        vecs = forward()
+        synchronize(device)
+        self.hooks.on_batch_end(
+            BatchReport(
+                role=role,
+                n_texts=len(lengths),
+                seconds=time.perf_counter() - t0,
+                real_tokens=sum(kept),
+                padded_tokens=len(lengths) * max(kept),
+                truncated_texts=sum(n > limit for n in lengths),
+                tokens_cut=sum(max(0, n - limit) for n in lengths),
+            )
+        )
+        return np.asarray(vecs, dtype=np.float32)
 
     def token_lengths(self, texts: list[str]) -> list[int]:
         raise NotImplementedError

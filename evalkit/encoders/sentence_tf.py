@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, Role
+from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role
 from evalkit.encoders.local import LocalEncoder
-from evalkit.encoders.torch_utils import resolve_device, resolve_dtype, synchronize
+from evalkit.encoders.torch_utils import resolve_device, resolve_dtype
 from evalkit.errors import ConfigError
 
 
@@ -98,31 +97,19 @@ class SentenceTransformerEncoder(LocalEncoder):
         return [len(x) for x in ids]
 
     def encode_batch(self, batch: list[str], lengths: list[int], role: Role) -> np.ndarray:
-        """Encode prepared texts in one forward pass and report the batch to the hooks."""
-        limit = self.model.max_seq_length
-        kept = [min(n, limit) for n in lengths]
-        synchronize(self.model.device)
-        t0 = time.perf_counter()
-        vecs = self.model.encode(
-            batch,
-            batch_size=len(batch),
-            convert_to_numpy=True,
-            normalize_embeddings=self.cfg.normalize,
-            show_progress_bar=False,
+        """Encode prepared texts in one forward pass, reported to the hooks."""
+        return self.timed_forward(
+            lambda: self.model.encode(
+                batch,
+                batch_size=len(batch),
+                convert_to_numpy=True,
+                normalize_embeddings=self.cfg.normalize,
+                show_progress_bar=False,
+            ),
+            lengths,
+            role,
+            self.model.device,
         )
-        synchronize(self.model.device)
-        self.hooks.on_batch_end(
-            BatchReport(
-                role=role,
-                n_texts=len(batch),
-                seconds=time.perf_counter() - t0,
-                real_tokens=sum(kept),
-                padded_tokens=len(batch) * max(kept),
-                truncated_texts=sum(n > limit for n in lengths),
-                tokens_cut=sum(max(0, n - limit) for n in lengths),
-            )
-        )
-        return vecs.astype(np.float32, copy=False)
 
     def close(self) -> None:
         del self.model

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.encoders.base import Role
 from evalkit.perf.memory import cuda_device_of, tracker
-from evalkit.perf.texts import Counter, estimate_chars_per_token, texts_of_length
+from evalkit.perf.texts import estimate_chars_per_token, texts_of_length
 
 log = logging.getLogger("evalkit.perf")
 
