@@ -101,3 +101,20 @@ def test_unknown_backend_and_secret_redaction():
     cleaned = redact({"api_key": "sk-123", "api_key_env": "OPENAI_API_KEY", "nested": [{"token": "t"}], "name": "m"})
     assert cleaned == {"api_key": "***", "api_key_env": "OPENAI_API_KEY", "nested": [{"token": "***"}], "name": "m"}
     assert "sk-123" not in json.dumps(cleaned)
+
+
+def test_summary_table_shows_each_subset_under_the_mean():
+    import io
+
+    from evalkit.callbacks.base import JobInfo, TaskRecord
+    from evalkit.callbacks.summary import SummaryTable
+
+    scores = {"scores": {"test": [{"hf_subset": "laws", "main_score": 0.12843}, {"hf_subset": "drcd", "main_score": 0.25047}]}}
+    rec = TaskRecord(model_name="m", task_name="zh_longdoc", status="ok", main_score=0.18945, main_metric="ndcg_at_10", scores=scores)
+    out = io.StringIO()
+    SummaryTable(stream=out).on_job_end(JobInfo(model_name="m", config_hash="h", task_names=["zh_longdoc"]), [rec])
+    lines = out.getvalue().splitlines()
+    row = next(i for i, ln in enumerate(lines) if "zh_longdoc" in ln)
+    assert f"{rec.main_score:.4f}" in lines[row]
+    assert "laws" in lines[row + 1] and "0.1284" in lines[row + 1]
+    assert "drcd" in lines[row + 2] and "0.2505" in lines[row + 2]

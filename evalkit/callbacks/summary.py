@@ -13,6 +13,16 @@ def format_table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
 
 
+def subset_scores(record: TaskRecord) -> list[tuple[str, str, float]]:
+    """(split, subset, main score) of a multi-subset result, for the rows under its mean."""
+    out = []
+    for split, entries in ((record.scores or {}).get("scores") or {}).items():
+        if not isinstance(entries, list) or len(entries) < 2:
+            continue
+        out += [(split, e["hf_subset"], e["main_score"]) for e in entries if "main_score" in e and "hf_subset" in e]
+    return out
+
+
 class SummaryTable(Callback):
     def __init__(self, stream=None):
         self.stream = stream
@@ -24,6 +34,8 @@ class SummaryTable(Callback):
             secs = (r.evalkit.get("wall_seconds") or {}).get("task")
             status = r.status if r.status != "failed" else f"FAILED: {r.error}"[:80]
             rows.append([r.model_name, r.task_name, r.main_metric or "-", score, f"{secs:.1f}" if secs else "-", status])
+            for split, subset, value in subset_scores(r):
+                rows.append(["", f"  {subset}" + (f" ({split})" if split != "test" else ""), "", f"{value:.4f}", "", ""])
         out = self.stream or sys.stdout
         print("\n" + format_table(rows, ["model", "task", "metric", "score", "seconds", "status"]), file=out)
         if records and records[0].path:
