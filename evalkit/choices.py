@@ -20,6 +20,8 @@ def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
 
 def check_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
     """Raise ConfigError for an unknown option of a config group on the command line."""
+    if any(arg.lstrip("+").startswith("hydra.searchpath") for arg in argv):
+        return  # options may live in the user's own config folders: Hydra resolves and lists them
     for arg in argv:
         key, sep, value = arg.partition("=")
         key = key.lstrip("+~")

@@ -57,6 +57,8 @@ def test_unknown_model_lists_valid_names_with_closest_match():
     with pytest.raises(ConfigError, match="jina_v2_base_z"):
         check_choices(["model=minilm_l6,jina_v2_base_z"])
     check_choices(["model=minilm_l6,jina_v2_base_zh", "task.limit=3"])
+    # A user's own config folder on Hydra's search path may hold more models: Hydra decides.
+    check_choices(["model=my_model", "hydra.searchpath=[file:///somewhere/conf]"])
 
 
 def test_cli_unknown_model_and_task(tmp_path):
