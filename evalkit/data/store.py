@@ -24,7 +24,10 @@ from pathlib import Path
 
 from evalkit.errors import ConfigError, DataError
 
-BUILDERS = ("laws", "manpages", "drcd", "pydocs", "tatoeba", "stdlib", "cosqa")
+# Builder modules of evalkit.data. A spec names one as ``builder: <module>`` or, for a builder
+# that makes several datasets from one recipe, ``builder: <module>:<arg>`` (``passkey:4096``):
+# ``build(raw_dir, arg)`` then builds the one for that argument, cached in ``<module>-<arg>/``.
+BUILDERS = ("laws", "manpages", "drcd", "pydocs", "tatoeba", "stdlib", "cosqa", "passkey", "needle")
 
 
 @dataclass
@@ -53,12 +56,30 @@ class PairData:
     extra: dict = field(default_factory=dict)  # e.g. pool size before sampling
 
 
+def split_builder(name: str) -> tuple[str, str | None]:
+    """``"passkey:4096"`` -> ``("passkey", "4096")``; ``"laws"`` -> ``("laws", None)``."""
+    module, _, arg = name.partition(":")
+    return module, (arg or None)
+
+
 def builder_module(name: str):
-    if name not in BUILDERS:
+    module, _ = split_builder(name)
+    if module not in BUILDERS:
         from evalkit.errors import unknown_name
 
-        raise unknown_name("data builder", name, list(BUILDERS))
-    return importlib.import_module(f"evalkit.data.{name}")
+        raise unknown_name("data builder", module, list(BUILDERS))
+    return importlib.import_module(f"evalkit.data.{module}")
+
+
+def run_builder(name: str, raw_dir: Path | None):
+    mod, (_, arg) = builder_module(name), split_builder(name)
+    raw = Path(raw_dir) if raw_dir is not None else None
+    return mod.build(raw) if arg is None else mod.build(raw, arg)
+
+
+def built_folder_name(name: str) -> str:
+    module, arg = split_builder(name)
+    return module if arg is None else f"{module}-{arg}"
 
 
 def write_built(data: RetrievalData | PairData, folder: Path) -> list[Path]:
@@ -108,7 +129,7 @@ def raw_signature(paths: list[Path]) -> str:
 
 def build_key(name: str, raw_dir: Path | None) -> dict:
     mod = builder_module(name)
-    key = {"builder": name, "version": mod.VERSION}
+    key = {"builder": name, "version": mod.VERSION}  # name includes the argument, if any
     if getattr(mod, "USES_PYTHON", False):
         key["python"] = sys.version.split()[0]
     if mod.raw_paths(raw_dir or Path()):
@@ -121,34 +142,31 @@ def build_key(name: str, raw_dir: Path | None) -> dict:
     return key
 
 
-def default_cache_dir() -> Path:
-    """What conf/paths/default.yaml gives: $EVALKIT_CACHE_DIR, else ${EVALKIT_OUTPUT_DIR:-outputs}/cache."""
-    if os.environ.get("EVALKIT_CACHE_DIR"):
-        return Path(os.environ["EVALKIT_CACHE_DIR"])
-    return Path(os.environ.get("EVALKIT_OUTPUT_DIR", "outputs")) / "cache"
-
-
 def data_root(cache_dir: Path | None) -> Path:
-    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / "data"
+    """``<cache_dir>/data``; without a cache folder, the one conf/paths/default.yaml gives."""
+    if cache_dir is None:
+        from evalkit.schema.tasks import PathsConfig
+
+        cache_dir = PathsConfig.from_env().cache
+    return Path(cache_dir) / "data"
 
 
 def ensure_built(name: str, raw_dir: Path | None, cache_dir: Path | None, *, force: bool = False) -> tuple[Path, dict]:
     """Folder with the built data of builder ``name`` and its build.json; builds if stale."""
     key = build_key(name, raw_dir)
     root = data_root(cache_dir)
-    folder = root / name
+    folder = root / built_folder_name(name)
     meta_path = folder / "build.json"
     if not force and meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("key") == key:
             return folder, meta
 
-    mod = builder_module(name)
     t0 = time.perf_counter()
-    data = mod.build(Path(raw_dir) if raw_dir is not None else None)
+    data = run_builder(name, raw_dir)
     root.mkdir(parents=True, exist_ok=True)
     # Build in a temp folder and swap it in, so a crash or a parallel run never sees half a build.
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{folder.name}."))
     try:
         files = write_built(data, tmp)
         meta = {
@@ -163,7 +181,7 @@ def ensure_built(name: str, raw_dir: Path | None, cache_dir: Path | None, *, for
         (tmp / "build.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         old = None
         if folder.exists():
-            old = root / f".{name}.old.{os.getpid()}"
+            old = root / f".{folder.name}.old.{os.getpid()}"
             folder.rename(old)
         try:
             tmp.rename(folder)

@@ -1,0 +1,78 @@
+"""One validated config for a job: ``model | task | encode | paths`` (+ ``overwrite``).
+
+Torch-free and Hydra-free: ``job_config(dict)`` validates a plain dict (what Hydra composes,
+or what a program writes by hand) and :class:`Job` is what ``evalkit.runner.run`` takes.
+Speed-only fields are marked once (``evalkit.schema.fields.speed``); the config hash, the
+cache identity and the variant name all derive from that mark.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evalkit.errors import ConfigError
+from evalkit.schema.encode import EncodeConfig
+from evalkit.schema.fields import format_validation_error, scoring_dump, stable_hash
+from evalkit.schema.models import MODEL_CONFIGS, ModelConfig, validate_model_config
+from evalkit.schema.tasks import PathsConfig, PerfSettings, TaskConfig
+
+__all__ = [
+    "EncodeConfig", "Job", "MODEL_CONFIGS", "ModelConfig", "PathsConfig", "PerfSettings", "TaskConfig",
+    "TOP_LEVEL_KEYS", "job_config", "validate_model_config",
+]
+
+# Keys of conf/config.yaml; `callbacks` and `verbose` are the entry point's, not the runner's.
+TOP_LEVEL_KEYS = {"model", "task", "encode", "paths", "overwrite", "callbacks", "verbose", "experiment"}
+
+
+class Job(BaseModel):
+    """Everything one run needs: the model, its tasks, how to encode, where files go."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    model: ModelConfig = Field(discriminator="backend")
+    task: TaskConfig
+    encode: EncodeConfig = Field(default_factory=EncodeConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig.from_env)
+    overwrite: bool = False  # recompute even when a complete result exists
+
+    def scoring_config(self) -> dict[str, Any]:
+        """What can change a score: model, task settings, encode settings (defaults left out)."""
+        return {
+            "model": scoring_dump(self.model),
+            "task": scoring_dump(self.task, drop_defaults=True) | {"names": None},
+            "encode": scoring_dump(self.encode, drop_defaults=True),
+        }
+
+    def config_hash(self) -> str:
+        """Hash of everything that can change a score (task names aside: one file per task)."""
+        payload = self.scoring_config()
+        payload["task"].pop("names")
+        return "sha256:" + stable_hash(payload)
+
+
+def _section(raw: dict, key: str, cls: type[BaseModel]) -> BaseModel:
+    try:
+        return cls(**(raw.get(key) or {}))
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {key} config:\n{format_validation_error(exc)}") from None
+
+
+def job_config(raw: dict[str, Any]) -> Job:
+    """A plain config dict (model, task, encode, paths, overwrite) -> validated :class:`Job`."""
+    unknown = set(raw) - TOP_LEVEL_KEYS
+    if unknown:
+        hint = " (the 'run:' block is now 'encode:', e.g. encode.long_docs=chunk)" if "run" in unknown else ""
+        raise ConfigError(
+            f"unknown top-level config field(s): {', '.join(sorted(unknown))}{hint}; "
+            f"valid: {', '.join(sorted(TOP_LEVEL_KEYS))}"
+        )
+    return Job(
+        model=validate_model_config(raw.get("model") or {}),
+        task=_section(raw, "task", TaskConfig),
+        encode=_section(raw, "encode", EncodeConfig),
+        paths=_section(raw, "paths", PathsConfig),
+        overwrite=bool(raw.get("overwrite", False)),
+    )

@@ -1,0 +1,60 @@
+"""How vectors are computed (``encode:`` in the Hydra config; conf/encode/default.yaml).
+
+Only ``long_docs`` and the chunk settings can change a vector; every other field is
+speed-only: changing it never makes a finished result look stale.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from evalkit.schema.fields import Strict, speed
+
+SHARD = re.compile(r"^(\d+)/(\d+)$")
+
+
+class EncodeConfig(Strict):
+    # Embedding cache shared by tasks, runs and sweep jobs: off | read | readwrite.
+    cache: Literal["off", "read", "readwrite"] = speed("readwrite")
+    cache_path: str | None = speed(None)  # sqlite file; None: <paths.cache_dir>/embeddings.sqlite
+    cache_commit_s: float = speed(5.0, gt=0)  # commit encoded vectors at least this often
+    # Padded tokens (rows x longest row) per forward pass; None: model.batch_size x max length.
+    token_budget: int | None = speed(None, ge=1)
+    max_batch_texts: int | None = speed(None, ge=1)  # cap on rows per forward pass
+    # Cut a batch early when padding would exceed 1 - min_padding_efficiency of its compute.
+    min_padding_efficiency: float = speed(0.9, ge=0, le=1)
+    dedup: bool = speed(True)  # encode identical texts of one encode call once
+    prefetch: bool = speed(True)  # tokenise the next batch on a thread while the model runs
+    # Texts longer than the model's context: truncate (counted) | chunk (overlapping windows
+    # in model tokens, window vectors pooled).
+    long_docs: Literal["truncate", "chunk"] = "truncate"
+    chunk_tokens: int | None = Field(None, ge=8)  # window incl. special tokens; None: the model's max
+    chunk_overlap: int = Field(64, ge=0)
+    chunk_pooling: Literal["mean", "max"] = "mean"
+    # Data parallel: one encoder process per device (cuda:0, cuda:1 …), or `workers` CPU
+    # processes of `threads` threads each; None/1: encode in this process.
+    devices: list[str] | None = speed(None)
+    workers: int = speed(1, ge=1)
+    threads: int | None = speed(None, ge=1)  # torch threads per CPU worker; None: cores / workers
+    # Encode-only shard "i/N" of every task's texts into <cache_dir>/shards/ (a SLURM array
+    # job); a later run without shard merges the shards and scores. None: encode and score.
+    shard: str | None = speed(None)
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        m = SHARD.match(str(v).strip())
+        if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
+            raise ValueError(f"shard must be 'i/N' with 0 <= i < N, e.g. 0/4; got {v!r}")
+        return f"{int(m.group(1))}/{int(m.group(2))}"
+
+    def shard_index(self) -> tuple[int, int] | None:
+        if self.shard is None:
+            return None
+        i, n = self.shard.split("/")
+        return int(i), int(n)
