@@ -1,12 +1,14 @@
 """Token-budget batching: the one place where padding waste and out-of-memory back-off live.
 
-Texts are tokenised once (by the backend, for their lengths), sorted longest first and
-packed so that ``rows x longest row`` — what the device actually computes, padding
-included — stays within a token budget. A 30k-token document then runs alone while
-10-token queries run a thousand at a time, and both keep the device busy. Longest first
-means an out-of-memory error, if any, shows up on the first batch, not after an hour.
+Texts are tokenised once (by the backend: the same ids are the forward pass's input),
+sorted longest first and packed so that ``rows x longest row`` — what the device actually
+computes, padding included — stays within a token budget, and a batch is cut early when its
+padding would exceed ``1 - min_efficiency`` of that compute (short-text tasks span many
+lengths: one budget-sized batch of them would be mostly padding). A 30k-token document then
+runs alone while 10-token queries run hundreds at a time, and both keep the device busy.
+Longest first means an out-of-memory error, if any, shows up on the first batch.
 
-``run_batches`` executes a plan and restores input order. When a batch raises CUDA
+``iter_batches`` executes a plan, batch by batch (vectors stream up to the cache). When a batch raises CUDA
 out-of-memory it is split in half and retried, and every later batch at least that
 large is split before it is tried; a single text that does not fit is a clear error.
 """
@@ -35,8 +37,10 @@ def plan_token_batches(
     *,
     max_tokens: int | None = None,
     max_batch_texts: int | None = None,
+    min_efficiency: float = 0.0,
 ) -> list[list[int]]:
-    """Group indices into batches whose padded size (rows x longest row) fits ``token_budget``.
+    """Group indices into batches whose padded size (rows x longest row) fits ``token_budget``
+    and whose real tokens are at least ``min_efficiency`` of it.
 
     Longest first; ties keep input order (so plans are deterministic). A text longer than
     the budget on its own still gets a batch of one: the budget bounds packing, it never
@@ -48,18 +52,20 @@ def plan_token_batches(
     order = sorted(range(len(eff)), key=lambda i: (-eff[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
-    longest = 0  # sorted descending: the first row of a batch is its longest
+    longest = real = 0  # sorted descending: the first row of a batch is its longest
     for i in order:
         full = current and (
             (len(current) + 1) * longest > token_budget
             or (max_batch_texts is not None and len(current) >= max_batch_texts)
+            or (real + eff[i]) < min_efficiency * (len(current) + 1) * longest
         )
         if full:
             batches.append(current)
-            current = []
+            current, real = [], 0
         if not current:
             longest = eff[i]
         current.append(i)
+        real += eff[i]
     if current:
         batches.append(current)
     return batches
@@ -107,12 +113,10 @@ class TextTooLargeError(RuntimeError):
 
 @dataclass
 class BatchRunStats:
-    batches: int = 0  # forward passes that succeeded
     oom_splits: int = 0  # batches split after (or to avoid) an out-of-memory error
 
 
-def run_batches(
-    n_items: int,
+def iter_batches(
     plan: list[list[int]],
     encode_fn: Callable[[list[int]], np.ndarray],
     *,
@@ -120,18 +124,19 @@ def run_batches(
     max_tokens: int | None = None,
     stats: BatchRunStats | None = None,
     where: str = "encoder",
-) -> np.ndarray:
-    """Run ``encode_fn(indices) -> (len(indices), dim)`` for each planned batch; rows in input order.
+):
+    """Run ``encode_fn(indices) -> (len(indices), dim)`` for each planned batch; yields
+    ``(indices, vectors)`` as each batch finishes.
 
     On out-of-memory the batch is halved and both halves retried; after the first failure
     every batch whose padded size reaches the smallest failing size is halved up front, so
     one OOM does not turn into one OOM per batch.
     """
     stats = stats if stats is not None else BatchRunStats()
-    eff = effective_lengths(lengths, max_tokens) if lengths is not None else [1] * n_items
+    n = 1 + max((i for b in plan for i in b), default=0)
+    eff = effective_lengths(lengths, max_tokens) if lengths is not None else [1] * n
     padded = lambda idx: len(idx) * max(eff[i] for i in idx)  # noqa: E731
     failed_at: int | None = None  # smallest padded size that ran out of memory
-    out: np.ndarray | None = None
     todo = list(reversed(plan))  # a stack: halves go back on top, in order
     while todo:
         idx = todo.pop()
@@ -153,10 +158,9 @@ def run_batches(
             # Outside the except block: the exception (and the tensors its traceback pins) is gone.
             free_device_memory()
             if len(idx) == 1:
-                n_tok = eff[idx[0]]
                 raise TextTooLargeError(
-                    f"{where}: out of device memory on a single text of {n_tok} tokens ({message}). "
-                    "Lower the model's max_length, use run.long_docs=chunk, or a device with more memory."
+                    f"{where}: out of device memory on a single text of {eff[idx[0]]} tokens ({message}). "
+                    "Lower the model's max_length, use encode.long_docs=chunk, or a device with more memory."
                 )
             size = padded(idx)
             failed_at = size if failed_at is None else min(failed_at, size)
@@ -164,14 +168,7 @@ def run_batches(
             _push_halves(todo, idx)
             stats.oom_splits += 1
             continue
-        vecs = np.asarray(vecs)
-        if out is None:
-            out = np.empty((n_items, vecs.shape[1]), dtype=np.float32)
-        out[idx] = vecs
-        stats.batches += 1
-    if out is None:
-        return np.zeros((n_items, 0), dtype=np.float32)
-    return out
+        yield np.asarray(idx), np.asarray(vecs, dtype=np.float32)
 
 
 def _push_halves(stack: list[list[int]], idx: list[int]) -> None:

@@ -12,7 +12,10 @@ vectors to an int8 run.) Vectors are stored as the exact float32 bytes the model
 so a hit is bit-identical to the computation it replaces.
 
 Modes: ``off`` (no file touched), ``read`` (lookups only; a shared, read-only cache),
-``readwrite`` (lookups, then misses are computed and stored).
+``readwrite`` (lookups, then misses are computed and stored). Misses stream up from the
+model batch by batch and are committed at least every ``commit_s`` seconds, so a killed run
+loses only the last few seconds of encoding. A damaged cache file is moved aside (kept for
+inspection, named in a warning) and a fresh one started: the cache is only a speed-up.
 """
 
 from __future__ import annotations
@@ -23,33 +26,21 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from evalkit.encoders.base import EncoderMeta, EncoderWrapper, Role
+from evalkit.encoders.base import EncoderWrapper, Role, encode_iter
 from evalkit.errors import ConfigError
 
 log = logging.getLogger("evalkit.cache")
 
 CacheMode = Literal["off", "read", "readwrite"]
-SCHEMA_VERSION = 1
-# Model-config fields that change speed or logging, never a vector (as in Job.config_hash).
-VOLATILE_MODEL_FIELDS = {"batch_size", "device", "concurrency", "timeout_s", "max_retries", "api_key"}
+SCHEMA_VERSION = 2
 _SQL_VARS = 500  # keys per SELECT … IN (…): below sqlite's variable limit everywhere
-
-
-@dataclass
-class CacheCounters:
-    hits: int = 0
-    misses: int = 0
-    stored: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses, "stored": self.stored}
 
 
 def weights_fingerprint(model_id: str) -> str | None:
@@ -74,23 +65,15 @@ def weights_fingerprint(model_id: str) -> str | None:
     return "files:" + h.hexdigest()[:16]
 
 
-def model_identity(meta: EncoderMeta, model_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything about the model that can change a vector (the model part of every key)."""
-    cfg = {k: v for k, v in (model_config or {}).items() if k not in VOLATILE_MODEL_FIELDS}
-    return {
-        "schema": SCHEMA_VERSION,
-        "name": meta.name,
-        "model_id": meta.model_id,
-        "revision": meta.revision,
-        "backend": meta.backend,
-        "dtype": meta.dtype,
-        "pooling": meta.pooling,
-        "max_tokens": meta.max_tokens,
-        "dim": meta.dim,
-        "normalize": meta.normalize,
-        "config": cfg,
-        "weights": weights_fingerprint(meta.model_id),
-    }
+def model_identity(model_cfg) -> dict[str, Any]:
+    """Everything about the model that can change a vector: the config's scoring fields (the
+    same speed-only mark as the config hash; dtype resolved) and, for local weights, a
+    fingerprint of the files. Needs no loaded model, so a rerun that finds every vector here
+    never loads one."""
+    from evalkit.schema.fields import scoring_dump
+
+    cfg = scoring_dump(model_cfg)
+    return {"schema": SCHEMA_VERSION, "config": cfg, "weights": weights_fingerprint(cfg.get("model_id") or "")}
 
 
 def model_key(identity: dict[str, Any]) -> str:
@@ -113,14 +96,39 @@ def text_keys(model: str, role: Role | str, instruction: str | None, texts: Sequ
 class EmbeddingCache:
     """A sqlite file of ``key -> float32 vector``; safe to share between processes."""
 
-    def __init__(self, path: str | Path, mode: CacheMode = "readwrite", timeout_s: float = 60.0):
+    def __init__(self, path: str | Path, mode: CacheMode = "readwrite", timeout_s: float = 60.0, stats=None):
         if mode not in ("read", "readwrite"):
             raise ConfigError(f"cache mode must be off, read or readwrite, got {mode!r}")
         self.path = Path(path)
         self.mode = mode
-        self.counters = CacheCounters()
+        self.stats = stats  # evalkit.encoders.stack.EncodeStats: hits, misses, stored
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        try:
+            self._open(timeout_s)
+        except sqlite3.DatabaseError as exc:
+            self._move_aside(exc)
+            if mode == "readwrite":
+                self._open(timeout_s)
+
+    def _move_aside(self, exc: Exception) -> None:
+        """A damaged file: keep it for inspection, warn, start afresh (read mode: no cache)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self.mode == "read":
+            log.warning("embedding cache %s is damaged (%s); encode.cache=read continues without it", self.path, exc)
+            return
+        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                src.replace(Path(str(aside) + suffix))
+        log.warning("embedding cache %s is damaged (%s); moved it to %s and started a fresh cache",
+                    self.path, exc, aside)
+
+    def _open(self, timeout_s: float) -> None:
+        mode = self.mode
         if mode == "read":
             if not self.path.exists():
                 log.warning("embedding cache %s does not exist; cache=read finds nothing", self.path)
@@ -140,6 +148,7 @@ class EmbeddingCache:
             )
             self._conn.commit()
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+        self._conn.execute("SELECT COUNT(*) FROM (SELECT key FROM vectors LIMIT 1)").fetchone()
 
     def get_many(self, keys: Sequence[bytes], dim: int | None = None) -> dict[bytes, np.ndarray]:
         """Vectors found for ``keys`` (missing keys are absent); counts hits and misses."""
@@ -155,9 +164,10 @@ class EmbeddingCache:
                         if vec.shape[0] != d or (dim is not None and d != dim):
                             continue  # a damaged or foreign row is a miss, never a wrong vector
                         found[bytes(key)] = vec
-        hits = sum(1 for k in keys if k in found)
-        self.counters.hits += hits
-        self.counters.misses += len(keys) - hits
+        if self.stats is not None:
+            hits = sum(1 for k in keys if k in found)
+            self.stats.cache_hits += hits
+            self.stats.cache_misses += len(keys) - hits
         return found
 
     def put_many(self, keys: Sequence[bytes], vectors: np.ndarray, model: str) -> None:
@@ -168,7 +178,8 @@ class EmbeddingCache:
         rows = [(k, model, arr.shape[1], arr[i].tobytes()) for i, k in enumerate(keys)]
         with self._lock, self._conn:  # `with conn`: commit, or roll back on error
             self._conn.executemany("INSERT OR IGNORE INTO vectors (key, model, dim, vec) VALUES (?, ?, ?, ?)", rows)
-        self.counters.stored += len(rows)
+        if self.stats is not None:
+            self.stats.cache_stored += len(rows)
 
     def __len__(self) -> int:
         if self._conn is None:
@@ -183,44 +194,47 @@ class EmbeddingCache:
             self._conn = None
 
 
-def default_cache_path(cache_dir: str | Path | None) -> Path | None:
-    return Path(cache_dir) / "embeddings.sqlite" if cache_dir is not None else None
-
-
 class CachedEncoder(EncoderWrapper):
-    """An Encoder that answers from the cache and computes only the misses.
+    """An Encoder that answers from the cache and computes only the misses, committing the
+    misses at least every ``commit_s`` seconds as batches stream up from the model."""
 
-    Misses are computed and stored in slices of ``commit_every`` texts, so a run killed
-    halfway keeps what it had finished; the rerun computes only the rest.
-    """
-
-    def __init__(self, inner, cache: EmbeddingCache, identity: dict[str, Any], commit_every: int = 2048):
+    def __init__(self, inner, cache: EmbeddingCache, identity: dict[str, Any], commit_s: float = 5.0):
         super().__init__(inner)
         self.cache = cache
         self.model_key = model_key(identity)
-        self.commit_every = commit_every
+        self.commit_s = commit_s
 
-    def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
+    def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None):
         keys = text_keys(self.model_key, role, instruction, texts)
-        found = self.cache.get_many(keys, dim=self.meta.dim)
+        found = self.cache.get_many(keys)
+        hit = [i for i, k in enumerate(keys) if k in found]
+        if hit:
+            yield np.asarray(hit), np.stack([found[keys[i]] for i in hit])
         missing = [i for i, k in enumerate(keys) if k not in found]
-        out: np.ndarray | None = None
-        if found:
-            dim = next(iter(found.values())).shape[0]
-            out = np.empty((len(texts), dim), dtype=np.float32)
-            for i, k in enumerate(keys):
-                if k in found:
-                    out[i] = found[k]
-        for start in range(0, len(missing), self.commit_every):
-            idx = missing[start : start + self.commit_every]
-            vecs = np.asarray(self.inner.encode([texts[i] for i in idx], role=role, instruction=instruction), dtype=np.float32)
-            self.cache.put_many([keys[i] for i in idx], vecs, self.model_key)
-            if out is None:
-                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
-            out[idx] = vecs
-        if out is None:  # no texts
-            return np.zeros((0, self.meta.dim or 0), dtype=np.float32)
-        return out
+        if not missing:
+            return
+        pending_keys: list[bytes] = []
+        pending: list[np.ndarray] = []
+        last = time.monotonic()
+
+        def commit():
+            nonlocal last
+            if pending_keys:
+                self.cache.put_many(pending_keys, np.concatenate(pending), self.model_key)
+                pending_keys.clear()
+                pending.clear()
+            last = time.monotonic()
+
+        try:
+            for idx, vecs in encode_iter(self.inner, [texts[i] for i in missing], role=role, instruction=instruction):
+                rows = [missing[j] for j in idx]
+                pending_keys.extend(keys[i] for i in rows)
+                pending.append(np.asarray(vecs, dtype=np.float32))
+                if time.monotonic() - last >= self.commit_s:
+                    commit()
+                yield np.asarray(rows), vecs
+        finally:  # a stop (Ctrl-C, an error further up) keeps what was computed
+            commit()
 
     def close(self) -> None:
         try:

@@ -10,7 +10,8 @@ max, re-normalised when the model normalises). An 8k-context model then sees the
 a 30k-token law, as a 32k-context model would, so the two compare fairly on zh_longdoc.
 Texts that fit are passed through untouched: their vectors are exactly the truncate ones.
 
-``DedupEncoder`` encodes each distinct text of an encode call once.
+Windows are cut in the model's own tokens through the tokenizer view the stack below
+offers (``inner.tokenizer_view()``); the chunker never reaches for the backend itself.
 """
 
 from __future__ import annotations
@@ -21,23 +22,13 @@ from typing import Literal
 
 import numpy as np
 
-from evalkit.encoders.base import EncoderWrapper, Role
+from evalkit.encoders.base import EncoderWrapper, Role, collect, encode_iter
 from evalkit.errors import ConfigError
 
 Pooling = Literal["mean", "max"]
 # Tokens kept free in each window: a window cut from a document may tokenise one or two
 # tokens longer on its own than inside the document (BPE merges across the cut).
 WINDOW_MARGIN = 4
-
-
-@dataclass
-class LongDocStats:
-    texts_chunked: int = 0  # texts longer than the window
-    chunks: int = 0  # windows encoded for them
-    duplicates_skipped: int = 0  # texts not encoded because an identical one was
-
-    def as_dict(self) -> dict[str, int]:
-        return {"texts_chunked": self.texts_chunked, "chunks": self.chunks, "duplicates_skipped": self.duplicates_skipped}
 
 
 def token_windows(n_tokens: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -70,53 +61,36 @@ def pool(vectors: np.ndarray, how: Pooling, normalize: bool) -> np.ndarray:
 class ChunkingEncoder(EncoderWrapper):
     """Encodes texts longer than the model's window as pooled overlapping windows."""
 
-    def __init__(
-        self,
-        inner,
-        backend,
-        *,
-        overlap: int = 64,
-        pooling: Pooling = "mean",
-        window_tokens: int | None = None,
-        stats: LongDocStats | None = None,
-    ):
+    def __init__(self, inner, stats, *, overlap: int = 64, pooling: Pooling = "mean", window_tokens: int | None = None):
         super().__init__(inner)
-        self.backend = backend  # the model at the bottom of the wrapper stack: tokenizer, prepare
-        self.tokenizer = getattr(backend, "tokenizer", None)
-        if self.tokenizer is None or not getattr(self.tokenizer, "is_fast", False):
+        self.view = inner.tokenizer_view()
+        if self.view is None:
             raise ConfigError(
-                f"run.long_docs=chunk needs the model's fast tokenizer to cut windows in model tokens; "
-                f"backend {backend.meta.backend!r} of {backend.meta.name!r} has none. Use run.long_docs=truncate."
+                f"encode.long_docs=chunk needs the model's tokenizer to cut windows in model tokens; backend "
+                f"{inner.meta.backend!r} of {inner.meta.name!r} has none here. Use encode.long_docs=truncate."
             )
-        limit = window_tokens or backend.meta.max_tokens
+        given = [x for x in (window_tokens, self.view.max_tokens) if x]
+        limit = min(given) if given else None  # a window never exceeds the model's limit
         if not limit:
-            raise ConfigError(f"run.long_docs=chunk: model {backend.meta.name!r} reports no max_tokens; set run.chunk_tokens")
-        self.limit = int(limit)
-        self.overlap = int(overlap)
-        self.pooling = pooling
-        self.stats = stats if stats is not None else LongDocStats()
+            raise ConfigError(f"encode.long_docs=chunk: model {inner.meta.name!r} reports no max_tokens; set encode.chunk_tokens")
+        self.limit, self.overlap, self.pooling, self.stats = int(limit), int(overlap), pooling, stats
 
     def window_for(self, role: Role, instruction: str | None) -> int:
         """Text tokens per window: the limit minus special tokens, prefix and instruction."""
-        overhead = 2
-        prepare = getattr(self.backend, "prepare", None)
-        lengths = getattr(self.backend, "token_lengths", None)
-        if prepare is not None and lengths is not None:
-            overhead = lengths(prepare([""], role=role, instruction=instruction))[0]
-        window = min(self.limit, self.backend.meta.max_tokens or self.limit) - overhead - WINDOW_MARGIN
+        overhead = self.view.overhead(role, instruction)
+        window = self.limit - overhead - WINDOW_MARGIN
         if window <= self.overlap:
             raise ConfigError(
-                f"run.long_docs=chunk: a window of {window} text tokens (model limit {self.limit}, "
-                f"{overhead} for specials/instruction) is not larger than run.chunk_overlap={self.overlap}"
+                f"encode.long_docs=chunk: a window of {window} text tokens (model limit {self.limit}, "
+                f"{overhead} for specials/instruction) is not larger than encode.chunk_overlap={self.overlap}"
             )
         return window
 
     def split(self, texts: Sequence[str], window: int) -> tuple[list[str], list[int]]:
         """(pieces, owner): every text that fits is one piece, itself; a longer one is cut."""
-        enc = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
         pieces: list[str] = []
         owner: list[int] = []
-        for i, (text, offsets) in enumerate(zip(texts, enc["offset_mapping"])):
+        for i, (text, offsets) in enumerate(zip(texts, self.view.offsets(texts))):
             spans = token_windows(len(offsets), window, self.overlap)
             if len(spans) == 1:
                 pieces.append(text)
@@ -129,36 +103,17 @@ class ChunkingEncoder(EncoderWrapper):
                 owner.append(i)
         return pieces, owner
 
-    def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
+    def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None):
         if not texts:
-            return self.inner.encode(texts, role=role, instruction=instruction)
+            return
         pieces, owner = self.split(texts, self.window_for(role, instruction))
-        vecs = np.asarray(self.inner.encode(pieces, role=role, instruction=instruction), dtype=np.float32)
+        vecs = collect(encode_iter(self.inner, pieces, role=role, instruction=instruction), len(pieces), self.meta.dim)
         if len(pieces) == len(texts):
-            return vecs
+            yield np.arange(len(texts)), vecs
+            return
         out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
-        owner_arr = np.asarray(owner)
-        bounds = np.flatnonzero(np.diff(owner_arr)) + 1  # pieces of one text are contiguous
+        bounds = np.flatnonzero(np.diff(np.asarray(owner))) + 1  # pieces of one text are contiguous
         for group in np.split(np.arange(len(pieces)), bounds):
             i = owner[group[0]]
             out[i] = vecs[group[0]] if len(group) == 1 else pool(vecs[group], self.pooling, self.meta.normalize)
-        return out
-
-
-
-class DedupEncoder(EncoderWrapper):
-    """Encodes each distinct text of a call once and copies its vector to the duplicates."""
-
-    def __init__(self, inner, stats: LongDocStats | None = None):
-        super().__init__(inner)
-        self.stats = stats if stats is not None else LongDocStats()
-
-    def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
-        first: dict[str, int] = {}
-        inverse = [first.setdefault(t, len(first)) for t in texts]
-        if len(first) == len(texts):
-            return self.inner.encode(texts, role=role, instruction=instruction)
-        self.stats.duplicates_skipped += len(texts) - len(first)
-        vecs = np.asarray(self.inner.encode(list(first), role=role, instruction=instruction), dtype=np.float32)
-        return vecs[np.asarray(inverse, dtype=np.int64)]
-
+        yield np.arange(len(texts)), out

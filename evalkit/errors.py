@@ -19,6 +19,10 @@ class EndpointError(EvalkitError):
     pass
 
 
+class ModelLoadError(EvalkitError):
+    """The model (or its server) could not be loaded: every task of the job fails with it."""
+
+
 def unknown_name(kind: str, name: str, valid: list[str]) -> ConfigError:
     close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""

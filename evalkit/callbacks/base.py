@@ -1,41 +1,49 @@
-"""Callbacks see a job through five hooks; the profiler and progress reporting are callbacks.
+"""Callbacks see a job through its hooks; the profiler, progress and summary are callbacks.
 
-The runner calls ``on_task_end`` *before* the result file is written, so a callback can
-add its figures to ``record.evalkit`` (e.g. ``record.evalkit["profile"] = {...}``).
+Order per task: ``on_task_start`` → ``on_batch_end`` (every batch) → ``task_figures``
+(before the result is written: a callback may return figures for the result's evalkit
+block, e.g. ``{"profile": {...}}``) → ``on_task_end`` (with the saved record).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evalkit.encoders.base import BatchReport, EncoderMeta
-from evalkit.tasks.prepared import PreparedTask
+if TYPE_CHECKING:
+    from evalkit.encoders.base import BatchReport, EncoderMeta
+    from evalkit.results import ResultFile
+    from evalkit.tasks.base import Task
 
 
 @dataclass
 class JobInfo:
-    model_name: str
+    model_name: str  # the variant's display name
     config_hash: str
     task_names: list[str]
     model_meta: EncoderMeta | None = None  # set once the model is loaded
     model_load_seconds: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    results_dir: str | None = None
 
 
 @dataclass
 class TaskRecord:
-    """One (model, task) outcome; what the result file and the summary table are made of."""
+    """One (model, task) outcome of a run."""
 
     model_name: str
     task_name: str
     status: str  # "ok" | "failed" | "skipped" (already complete)
-    main_score: float | None = None
-    main_metric: str | None = None
-    scores: dict[str, Any] = field(default_factory=dict)  # mteb TaskResult as dict
-    evalkit: dict[str, Any] = field(default_factory=dict)  # provenance + callback figures
+    result: ResultFile | None = None
     error: str | None = None
-    path: str | None = None  # result file
+    path: str | None = None  # result file (or failure record)
+
+    @property
+    def main_score(self) -> float | None:
+        return self.result.evalkit.main_score if self.result is not None else None
+
+    @property
+    def main_metric(self) -> str | None:
+        return self.result.evalkit.task.main_metric if self.result is not None else None
 
 
 class Callback:
@@ -43,17 +51,20 @@ class Callback:
 
     def on_model_loaded(self, job: JobInfo) -> None: ...
 
-    def on_task_start(self, job: JobInfo, task: PreparedTask) -> None: ...
+    def on_task_start(self, job: JobInfo, task: Task) -> None: ...
 
     def on_batch_end(self, report: BatchReport) -> None: ...
 
-    def on_task_end(self, job: JobInfo, task: PreparedTask, record: TaskRecord) -> None: ...
+    def task_figures(self, job: JobInfo, task: Task) -> dict[str, Any]:
+        return {}
+
+    def on_task_end(self, job: JobInfo, task: Task, record: TaskRecord) -> None: ...
 
     def on_job_end(self, job: JobInfo, records: list[TaskRecord]) -> None: ...
 
 
 class CallbackList(Callback):
-    """Fans every hook out to each callback; it is also what backends get as ``hooks``."""
+    """Fans every hook out to each callback."""
 
     def __init__(self, callbacks: list[Callback] | None = None):
         self.callbacks = list(callbacks or [])
@@ -73,6 +84,12 @@ class CallbackList(Callback):
     def on_batch_end(self, report):
         for cb in self.callbacks:
             cb.on_batch_end(report)
+
+    def task_figures(self, job, task):
+        out: dict[str, Any] = {}
+        for cb in self.callbacks:
+            out |= cb.task_figures(job, task) or {}
+        return out
 
     def on_task_end(self, job, task, record):
         for cb in self.callbacks:

@@ -15,12 +15,10 @@ def format_table(rows: list[list[str]], header: list[str]) -> str:
 
 def subset_scores(record: TaskRecord) -> list[tuple[str, str, float]]:
     """(split, subset, main score) of a multi-subset result, for the rows under its mean."""
-    out = []
-    for split, entries in ((record.scores or {}).get("scores") or {}).items():
-        if not isinstance(entries, list) or len(entries) < 2:
-            continue
-        out += [(split, e["hf_subset"], e["main_score"]) for e in entries if "main_score" in e and "hf_subset" in e]
-    return out
+    if record.result is None:
+        return []
+    rows = [(split, sub, score) for split, sub, _, score in record.result.subset_scores() if score is not None]
+    return rows if len(rows) > 1 else []
 
 
 class SummaryTable(Callback):
@@ -31,7 +29,7 @@ class SummaryTable(Callback):
         rows = []
         for r in records:
             score = f"{r.main_score:.4f}" if r.main_score is not None else "-"
-            secs = (r.evalkit.get("wall_seconds") or {}).get("task")
+            secs = r.result.evalkit.wall_seconds.get("task") if r.result is not None else None
             status = r.status if r.status != "failed" else f"FAILED: {r.error}"[:80]
             rows.append([r.model_name, r.task_name, r.main_metric or "-", score, f"{secs:.1f}" if secs else "-", status])
             for split, subset, value in subset_scores(r):

@@ -5,15 +5,19 @@ texts (query, document, or a symmetric task where both sides are alike) and the
 task's instruction, so that instruction-following models (Qwen3) can format inputs
 their own way while plain models ignore both.
 
-Backends report every batch to ``hooks`` (the callback manager, see
-``evalkit.callbacks.base``) with a :class:`BatchReport`; that is how the profiler sees
-latency, tokens, padding and truncation without flags inside each backend.
+Backends report every batch to ``hooks`` with a :class:`BatchReport`; the encoder stack
+(``evalkit.encoders.stack``) counts them once and passes them on to the callbacks, so the
+profiler sees latency, tokens, padding and truncation without flags inside each backend.
+
+Vectors may also stream: ``encode_iter`` yields ``(indices, vectors)`` batch by batch, so
+the cache above a backend can commit every few seconds instead of at the end.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -42,6 +46,8 @@ class EncoderMeta:
     device: str | None = None
     normalize: bool = True
     similarity: str = "cosine"  # "cosine" | "dot"
+    parameters: int | None = None  # model size, for reports (None for endpoints)
+    weight_bytes: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,18 +80,15 @@ class _NoHooks:
 NO_HOOKS: Hooks = _NoHooks()
 
 
+Batches = Iterator[tuple[np.ndarray, np.ndarray]]  # (row indices into the input, their vectors)
+
+
 @runtime_checkable
 class Encoder(Protocol):
     meta: EncoderMeta
     hooks: Hooks
 
-    def encode(
-        self,
-        texts: list[str],
-        *,
-        role: Role,
-        instruction: str | None = None,
-    ) -> np.ndarray:
+    def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
         """Return float32 array (len(texts), dim), in input order."""
         ...
 
@@ -94,9 +97,29 @@ class Encoder(Protocol):
         ...
 
 
+def encode_iter(encoder, texts: list[str], *, role: Role, instruction: str | None = None) -> Batches:
+    """Vectors batch by batch where the encoder streams them, else all at once."""
+    stream = getattr(encoder, "encode_iter", None)
+    if stream is not None:
+        yield from stream(texts, role=role, instruction=instruction)
+        return
+    vecs = encoder.encode(texts, role=role, instruction=instruction)
+    yield np.arange(len(texts)), vecs
+
+
+def collect(batches: Batches, n: int, dim: int | None) -> np.ndarray:
+    """Assemble streamed batches into one (n, dim) array in input order."""
+    out: np.ndarray | None = None
+    for idx, vecs in batches:
+        if out is None:
+            out = np.empty((n, vecs.shape[1]), dtype=np.float32)
+        out[idx] = vecs
+    return out if out is not None else np.zeros((0, dim or 0), dtype=np.float32)
+
+
 class EncoderWrapper:
-    """Base of wrappers that are Encoders around an Encoder (cache, chunking, dedup):
-    identity and hooks are the inner encoder's, closing closes it."""
+    """Base of wrappers that are Encoders around an Encoder (cache, chunking, dedup). A wrapper
+    knows only ``.inner``: identity, hooks and the tokenizer view are the inner encoder's."""
 
     def __init__(self, inner: Encoder):
         self.inner = inner
@@ -108,6 +131,15 @@ class EncoderWrapper:
     @property
     def hooks(self) -> Hooks:
         return self.inner.hooks
+
+    def tokenizer_view(self):
+        return self.inner.tokenizer_view()
+
+    def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
+        return collect(self.encode_iter(texts, role=role, instruction=instruction), len(texts), self.meta.dim)
+
+    def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None) -> Batches:
+        raise NotImplementedError
 
     def close(self) -> None:
         self.inner.close()

@@ -18,43 +18,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role
-from evalkit.encoders.instructions import QWEN3_DEFAULT_INSTRUCTION, InstructionFormat, format_inputs
-from evalkit.encoders.local import LocalEncoder
-from evalkit.encoders.torch_utils import resolve_device, resolve_dtype
+from evalkit.encoders.instructions import format_inputs
+from evalkit.encoders.local import Batching, LocalEncoder
+from evalkit.encoders.tokens import TokenizerView
+from evalkit.encoders.torch_utils import auto_dtype, model_size, resolve_device, resolve_dtype
 from evalkit.errors import ConfigError
+from evalkit.schema.models import HFConfig as Config
 
 log = logging.getLogger("evalkit")
-
-MAX_CONTEXT = 32768  # Qwen3-Embedding's trained context
-
-
-class Config(BaseModel):
-    """Fields of a ``backend: hf`` model config (unknown keys rejected)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend: Literal["hf"] = "hf"
-    name: str
-    model_id: str  # hub id (with revision) or a local folder
-    revision: str | None = None  # hub commit; ignored for a local folder
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    attn_implementation: str | None = None  # None: transformers' default (sdpa); eager | flash_attention_2
-    max_length: int = Field(8192, ge=2, le=MAX_CONTEXT)  # tokens per input, EOS included
-    dimension: int | None = Field(None, ge=1)  # Matryoshka output size; None: full hidden size
-    batch_size: int = Field(8, ge=1)
-    padding_side: Literal["left", "right"] = "left"  # left as the model card; right exists for tests
-    normalize: bool = True
-    instruction_format: InstructionFormat = "qwen3"
-    default_instruction: str = QWEN3_DEFAULT_INSTRUCTION  # for queries of tasks without one
-    trust_remote_code: bool = False
 
 
 def last_token_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -82,23 +58,23 @@ def warn_if_quadratic_attention(config, dtype: str, device: torch.device) -> Non
 
 
 class HFEncoder(LocalEncoder):
-    def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS):
+    def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None):
         from transformers import AutoModel, AutoTokenizer
 
-        self.cfg = cfg
-        self.hooks = hooks
+        self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
         self.batch_size = cfg.batch_size
-        self.device = torch.device(resolve_device(cfg.device))
+        self._device = torch.device(resolve_device(cfg.device))
+        dtype = auto_dtype(cfg.device) if cfg.dtype == "auto" else cfg.dtype
         local = Path(cfg.model_id).exists()
         revision = None if local else cfg.revision
         self.tokenizer = AutoTokenizer.from_pretrained(
             cfg.model_id, revision=revision, trust_remote_code=cfg.trust_remote_code, padding_side=cfg.padding_side
         )
-        kwargs = {"dtype": resolve_dtype(cfg.dtype), "trust_remote_code": cfg.trust_remote_code}
+        kwargs = {"dtype": resolve_dtype(dtype), "trust_remote_code": cfg.trust_remote_code}
         if cfg.attn_implementation:
             kwargs["attn_implementation"] = cfg.attn_implementation
-        self.model = AutoModel.from_pretrained(cfg.model_id, revision=revision, **kwargs).to(self.device).eval()
-        warn_if_quadratic_attention(self.model.config, cfg.dtype, self.device)
+        self.model = AutoModel.from_pretrained(cfg.model_id, revision=revision, **kwargs).to(self._device).eval()
+        warn_if_quadratic_attention(self.model.config, dtype, self._device)
         hidden = int(self.model.config.hidden_size)
         if cfg.dimension is not None and cfg.dimension > hidden:
             raise ConfigError(f"model {cfg.name}: dimension {cfg.dimension} exceeds the model's hidden size {hidden}")
@@ -109,74 +85,54 @@ class HFEncoder(LocalEncoder):
         # and the model card then appended it by hand. Do whichever the tokenizer needs.
         probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
         self.appends_eos = bool(probe) and probe[-1] == self.eos_id
+        params, weight_bytes = model_size(self.model)
         self.meta = EncoderMeta(
-            name=cfg.name,
-            model_id=cfg.model_id,
-            revision=revision,
-            backend="hf",
-            dim=cfg.dimension or hidden,
-            max_tokens=cfg.max_length,
-            pooling="last_token",
-            dtype=cfg.dtype,
-            device=str(self.device),
-            normalize=cfg.normalize,
-            extra={
-                "attn_implementation": self.model.config._attn_implementation,
-                "padding_side": cfg.padding_side,
-                "instruction_format": cfg.instruction_format,
-            },
+            name=cfg.name, model_id=cfg.model_id, revision=revision, backend="hf", dim=cfg.dimension or hidden,
+            max_tokens=cfg.max_length, pooling="last_token", dtype=dtype, device=str(self._device),
+            normalize=cfg.normalize, parameters=params, weight_bytes=weight_bytes,
+            extra={"attn_implementation": self.model.config._attn_implementation, "padding_side": cfg.padding_side,
+                   "instruction_format": cfg.instruction_format},
         )
+        self.view = TokenizerView(self.tokenizer, cfg.max_length, self.prepare,
+                                  extra_suffix=() if self.appends_eos else (self.eos_id,))
+        self.fast_ids = self.view.check(self._library_ids, 12) and self.view.check(self._library_ids, cfg.max_length)
 
-    # -- LocalEncoder contract ---------------------------------------------------------
+    def device(self):
+        return self._device
+
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
         """The exact strings the model sees (the cache keys on these)."""
-        return format_inputs(
-            texts,
-            role=role,
-            instruction=instruction,
-            instruction_format=self.cfg.instruction_format,
-            default_instruction=self.cfg.default_instruction,
-        )
+        return format_inputs(texts, role=role, instruction=instruction, instruction_format=self.cfg.instruction_format,
+                             default_instruction=self.cfg.default_instruction)
 
-    def token_lengths(self, texts: list[str]) -> list[int]:
-        """Untruncated token counts, EOS included."""
-        ids = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        extra = 0 if self.appends_eos else 1
-        return [len(x) + extra for x in ids]
-
-    def tokenize(self, batch: list[str]) -> dict[str, torch.Tensor]:
-        """Padded tensors; over-long inputs lose their tail, never the final EOS."""
-        limit = self.cfg.max_length
+    def _library_ids(self, texts: list[str], limit: int) -> list[list[int]]:
+        """transformers' own truncation; over-long inputs lose their tail, never the final EOS."""
         if self.appends_eos:
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=limit, return_tensors="pt")
-        else:
-            enc = self.tokenizer(batch, padding=False, truncation=True, max_length=limit - 1)
-            enc["input_ids"] = [ids + [self.eos_id] for ids in enc["input_ids"]]
-            enc["attention_mask"] = [m + [1] for m in enc["attention_mask"]]
-            enc = self.tokenizer.pad(enc, padding=True, return_tensors="pt")
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+            return self.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
+        ids = self.tokenizer(texts, truncation=True, max_length=limit - 1)["input_ids"]
+        return [x + [self.eos_id] for x in ids]
 
     @torch.inference_mode()
-    def forward(self, batch: list[str]) -> torch.Tensor:
+    def forward_ids(self, ids: list[list[int]]) -> np.ndarray:
         """Pooled, normalised (and Matryoshka-truncated) float32 vectors on the CPU."""
-        enc = {k: v.to(self.device) for k, v in self.tokenize(batch).items()}
+        enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+        enc = {k: enc[k].to(self._device) for k in ("input_ids", "attention_mask")}
         hidden = self.model(**enc).last_hidden_state
         pooled = last_token_pool(hidden, enc["attention_mask"]).float()
         if self.cfg.dimension is not None:
             pooled = pooled[:, : self.cfg.dimension]
         if self.cfg.normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-        return pooled.cpu()
+        return pooled.cpu().numpy()
 
-    def encode_batch(self, batch: list[str], lengths: list[int], role: Role) -> np.ndarray:
-        """One forward pass over prepared texts, reported to the hooks."""
-        return self.timed_forward(lambda: self.forward(batch).numpy(), lengths, role, self.device)
+    def forward_texts(self, texts: list[str]) -> np.ndarray:
+        return self.forward_ids(self._library_ids(texts, self.cfg.max_length))
 
     def close(self) -> None:
         self.model = None
-        if self.device.type == "cuda":
+        if self._device.type == "cuda":
             torch.cuda.empty_cache()
 
 
-def build(cfg: Config, hooks: Hooks = NO_HOOKS) -> HFEncoder:
-    return HFEncoder(cfg, hooks)
+def build(cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None) -> HFEncoder:
+    return HFEncoder(cfg, hooks, batching)

@@ -19,14 +19,8 @@ Qwen3-Embedding (model card and its evaluation code):
 
 from __future__ import annotations
 
-from typing import Literal
-
 from evalkit.encoders.base import Role
-
-InstructionFormat = Literal["qwen3", "none"]
-
-# The model card's example instruction; used for queries when a task brings none.
-QWEN3_DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+from evalkit.schema.models import QWEN3_DEFAULT_INSTRUCTION, InstructionFormat
 
 
 def qwen3_query(instruction: str, text: str) -> str:

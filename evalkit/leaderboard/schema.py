@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 SCHEMA_FILE = Path(__file__).with_name("leaderboard.schema.json")
 
 CellStatus = Literal["ok", "failed", "missing"]
@@ -27,8 +27,10 @@ class _Strict(BaseModel):
 
 
 class ModelEntry(_Strict):
-    id: str = Field(description="Row key: the name, plus '@revision' when a revision is pinned.")
-    name: str = Field(description="evalkit model name (config 'name'); the results folder name.")
+    id: str = Field(description="Row key: the variant's display name, plus ' @revision' when a revision is pinned.")
+    name: str = Field(description="evalkit model config name (config 'name').")
+    variant: str = Field(description="Display name of the configuration: the name plus what differs from its config (e.g. 'minilm_l6 · max_length=32').")
+    variant_id: str | None = Field(description="The results folder name of the variant.")
     revision: str | None = Field(description="Pinned model revision (hub commit), null when unpinned.")
     backend: str | None = Field(description="sentence_transformers | hf | openai_compat.")
     model_id: str | None = Field(None, description="Hub id, local folder or served model name.")
@@ -36,6 +38,8 @@ class ModelEntry(_Strict):
     max_tokens: int | None = Field(description="Longest input in tokens before truncation.")
     pooling: str | None = None
     dtype: str | None = None
+    parameters: int | None = Field(None, description="Model parameters (local backends).")
+    weight_bytes: int | None = Field(None, description="Bytes of the weights as loaded (local backends).")
     config_hashes: list[str] = Field(description="Config hash(es) of the results in this row.")
     devices: list[str] = Field(description="Devices the model ran on.")
 
@@ -64,6 +68,10 @@ class Cell(_Strict):
     main_score: float | None = Field(description="mteb's TaskResult.get_score() of the result file; null unless status is ok.")
     error: str | None = Field(description="Why there is no score (failed / missing).")
     rank: int | None = Field(description="Rank among the ok cells of this task (1 = best, ties share a rank).")
+    ci_low: float | None = Field(None, description="Lower end of the 95% bootstrap confidence interval of main_score (items resampled within subsets).")
+    ci_high: float | None = Field(None, description="Upper end of that interval.")
+    n_items: int | None = Field(None, description="Per-item scores behind the interval (queries, pairs, sentences, test items).")
+    ci_note: str | None = Field(None, description="Why there is no interval (e.g. no per-item scores: a result from an older evalkit or from mteb).")
     subsets: list[SubsetScore] = Field(default_factory=list, description="Main score per split and subset.")
     config_hash: str | None = None
     fingerprint: str | None = None
@@ -107,14 +115,33 @@ class Provenance(_Strict):
     dates: list[str] = Field(description="Earliest and latest result date.")
 
 
+class Comparison(_Strict):
+    task: str
+    model_a: str = Field(description="ModelEntry.id")
+    model_b: str = Field(description="ModelEntry.id (the baseline when one is chosen)")
+    diff: float | None = Field(description="main score of a minus that of b, over the paired items.")
+    ci_low: float | None = Field(description="95% paired-bootstrap interval of diff: lower end.")
+    ci_high: float | None = None
+    p_value: float | None = Field(description="Two-sided paired permutation test (items' a/b swapped); null below 10 paired items.")
+    p_holm: float | None = Field(description="p_value after Holm's correction over the comparisons of this task.")
+    significant: bool | None = Field(description="p_holm < 0.05; null without a p-value.")
+    wins: int | None = Field(description="Items where a scores higher than b.")
+    ties: int | None = None
+    losses: int | None = None
+    n: int | None = Field(description="Paired items (only items both models answered).")
+    note: str | None = Field(None, description="Why figures are missing, or a caveat.")
+
+
 class Leaderboard(_Strict):
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["2.0"] = SCHEMA_VERSION
     kind: Literal["evalkit-leaderboard"] = "evalkit-leaderboard"
     provenance: Provenance
     models: list[ModelEntry] = Field(description="Rows, best rank first.")
     tasks: list[TaskEntry]
     cells: list[Cell] = Field(description="One per (model, task): the full grid, failed and missing pairs included.")
     summary: list[ModelSummary] = Field(description="Per model: means overall / per type / per language, rank, speed.")
+    comparisons: list[Comparison] = Field(default_factory=list, description="Paired comparisons per task: every pair of models, or every model against the baseline.")
+    baseline: str | None = Field(None, description="The model every other is compared with (--baseline), if chosen.")
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -7,8 +7,7 @@
 * output dimension (from the vectors) and max length (the configured limit).
 
 In-process backends are timed around one ``encode_batch`` call — the backend's own
-tokenisation, forward pass and pooling, device-synchronised — on inputs whose token
-lengths were counted beforehand (evalkit's batcher counts them once per dataset too).
+tokenisation, forward pass and pooling, device-synchronised, all texts in one batch.
 Endpoint models are timed around ``encode`` (one HTTP request per batch, client side).
 Peak memory per point: ``torch.cuda`` peak allocated / reserved on CUDA (reset per point),
 peak process RSS always (see ``evalkit.perf.memory``); for an endpoint both are the
@@ -22,63 +21,24 @@ import statistics
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from evalkit.batching import is_out_of_memory
 from evalkit.encoders.base import Role
-from evalkit.perf.memory import cuda_device_of, tracker
 from evalkit.perf.texts import estimate_chars_per_token, texts_of_length
+from evalkit.profiling.memory import cuda_device_of, tracker
+from evalkit.schema.tasks import PerfSettings
 
 log = logging.getLogger("evalkit.perf")
 
-DEFAULT_LENGTHS = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768]
-
-
-class PerfSettings(BaseModel):
-    """``task.perf`` settings of the comparison task (unknown keys rejected)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lengths: list[int] = Field(default_factory=lambda: list(DEFAULT_LENGTHS))
-    batch_size: int = 8  # the second batch size of the length sweep (the first is 1)
-    max_length: int | None = None  # stop the sweep here even if the model allows more (and skip the 1k point if < 1024)
-    warmup: int = 2  # passes before timing, per point
-    repeats: int = 5  # timed passes per point (fewer when a point exceeds point_budget_s)
-    short_repeats: int = 20  # timed passes of the short sentence
-    short_tokens: int = 32  # length of the short sentence, in the model's tokens
-    point_budget_s: float = 20.0  # stop repeating a point after this; skip longer lengths after a slower pass
-    endpoint_chars_per_token: float | None = None  # endpoints only: override the calibration
-
-    @field_validator("lengths")
-    @classmethod
-    def _sorted_positive(cls, v: list[int]) -> list[int]:
-        if not v or any(n < 8 for n in v):
-            raise ValueError("lengths must be a non-empty list of token counts >= 8")
-        return sorted(set(v))
-
-
-def unwrap(encoder):
-    """The backend under any wrappers (cache, chunking): a cache would time lookups, not the model."""
-    seen = set()
-    while id(encoder) not in seen:
-        seen.add(id(encoder))
-        inner = next(
-            (getattr(encoder, a) for a in ("inner", "encoder", "wrapped", "base") if hasattr(encoder, a)), None
-        )
-        if inner is None or not hasattr(inner, "encode") or not hasattr(inner, "meta"):
-            return encoder
-        encoder = inner
-    return encoder
-
 
 def is_local(encoder) -> bool:
-    return all(hasattr(encoder, a) for a in ("prepare", "token_lengths", "encode_batch"))
+    return hasattr(encoder, "encode_batch") and getattr(encoder, "view", None) is not None
 
 
 class Probe:
     """Runs one batch of texts through an encoder and times it; counts tokens the model's way."""
 
-    def __init__(self, encoder, chars_per_token: float | None = None):
-        self.encoder = encoder
+    def __init__(self, encoder, stats, chars_per_token: float | None = None):
+        self.encoder, self.stats = encoder, stats  # stats: the stack's EncodeStats (endpoint usage counts)
         self.local = is_local(encoder)
         self.device = encoder.meta.device if self.local else None
         self.cuda = cuda_device_of(self.device)
@@ -88,7 +48,7 @@ class Probe:
 
     def count(self, texts: list[str]) -> list[int]:
         if self.local:
-            return self.encoder.token_lengths(self.encoder.prepare(texts, role=Role.DOCUMENT))
+            return self.encoder.view.lengths(self.encoder.prepare(texts, role=Role.DOCUMENT))
         # Endpoint: no tokenizer here. Documented approximation: characters / chars-per-token,
         # calibrated on this corpus from the server's usage counts when it reports them.
         cpt = self._cpt or 1.0
@@ -100,8 +60,9 @@ class Probe:
         if self.local or self._cpt:
             self.token_source = "approximation (user-set characters per token)" if self._cpt else self.token_source
             return
-        seen = _tap_reports(self.encoder, lambda: self.encoder.encode([sample], role=Role.DOCUMENT))
-        tokens = sum(r.real_tokens or 0 for r in seen)
+        before = self.stats.snapshot()
+        self.encoder.encode([sample], role=Role.DOCUMENT)
+        tokens = self.stats.since(before)["real_tokens"]
         if tokens > 0:
             self._cpt = len(sample) / tokens
             self.token_source = f"approximation: {self._cpt:.3f} characters/token from the server's usage counts"
@@ -115,51 +76,19 @@ class Probe:
 
         if self.local:
             prepared = self.encoder.prepare(texts, role=Role.DOCUMENT)
-            lengths = self.encoder.token_lengths(prepared)
             synchronize(self.device)
             t0 = time.perf_counter()
-            vecs = self.encoder.encode_batch(prepared, lengths, Role.DOCUMENT)
+            vecs = self.encoder.encode_batch(prepared, Role.DOCUMENT)
             synchronize(self.device)
             return time.perf_counter() - t0, vecs
-        out = {}
-
-        def call():
-            t0 = time.perf_counter()
-            out["vecs"] = self.encoder.encode(texts, role=Role.DOCUMENT)
-            out["seconds"] = time.perf_counter() - t0
-
-        reports = _tap_reports(self.encoder, call)
-        counted = [r.real_tokens for r in reports if r.real_tokens is not None]
+        before = self.stats.snapshot()
+        t0 = time.perf_counter()
+        vecs = self.encoder.encode(texts, role=Role.DOCUMENT)
+        seconds = time.perf_counter() - t0
+        counted = self.stats.since(before)["real_tokens"]
         # the server's own count (usage.prompt_tokens) of what it processed, per text
-        self.server_tokens_per_text = round(sum(counted) / len(texts), 1) if counted else None
-        return out["seconds"], out["vecs"]
-
-
-def _tap_reports(encoder, fn) -> list:
-    """BatchReports the encoder sends while ``fn`` runs (added to its hooks for the call)."""
-    from evalkit.callbacks.base import Callback, CallbackList
-
-    seen: list = []
-
-    class _Tap(Callback):
-        def on_batch_end(self, report):
-            seen.append(report)
-
-    hooks = getattr(encoder, "hooks", None)
-    if isinstance(hooks, CallbackList):
-        tap = _Tap()
-        hooks.callbacks.append(tap)
-        try:
-            fn()
-        finally:
-            hooks.callbacks.remove(tap)
-    else:
-        fn()
-    return seen
-
-
-def is_oom(exc: BaseException) -> bool:
-    return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
+        self.server_tokens_per_text = round(counted / len(texts), 1) if counted else None
+        return seconds, vecs
 
 
 def measure_point(probe: Probe, texts: list[str], settings: PerfSettings, repeats: int) -> dict:
@@ -200,11 +129,11 @@ def sweep_lengths(settings: PerfSettings, max_tokens: int | None) -> list[int]:
     return out
 
 
-def run_perf(encoder, corpus: str, settings: PerfSettings, load_seconds: float | None, progress=None) -> dict:
-    """All figures of the comparison task for one model (a JSON-ready dict)."""
-    encoder = unwrap(encoder)
+def run_perf(encoder, stats, corpus: str, settings: PerfSettings, load_seconds: float | None, progress=None) -> dict:
+    """All figures of the comparison task for one model (``encoder``: the backend itself, not
+    the cache above it, which would time lookups; a JSON-ready dict)."""
     meta = encoder.meta
-    probe = Probe(encoder, settings.endpoint_chars_per_token)
+    probe = Probe(encoder, stats, settings.endpoint_chars_per_token)
     if not probe.local:
         probe.calibrate_endpoint(corpus[:400])  # one request; endpoints can be slow
     cpt = estimate_chars_per_token(corpus, probe.count)
@@ -244,10 +173,10 @@ def run_perf(encoder, corpus: str, settings: PerfSettings, load_seconds: float |
             try:
                 row |= measure_point(probe, batch_texts, settings, settings.repeats)
             except Exception as exc:  # OOM at a length (or a server refusing it) is a result, not a crash
-                if not is_oom(exc) and probe.local:
+                if not is_out_of_memory(exc) and probe.local:
                     raise
                 _free_cuda(probe)
-                error = "out of memory" if is_oom(exc) else f"{type(exc).__name__}: {exc}"[:300]
+                error = "out of memory" if is_out_of_memory(exc) else f"{type(exc).__name__}: {exc}"[:300]
                 points.append(row | {"error": error})
                 stop_reason = f"{error[:80]} at {n} tokens"
                 continue
@@ -266,6 +195,8 @@ def run_perf(encoder, corpus: str, settings: PerfSettings, load_seconds: float |
         "load_seconds": round(load_seconds, 3) if load_seconds is not None else None,
         "dim": dim,
         "max_tokens": meta.max_tokens,
+        "parameters": meta.parameters,
+        "weight_bytes": meta.weight_bytes,
         "weights_gpu_mb": weights_gpu_mb,
         "short": short,
         "at_1k": at_1k,

@@ -7,32 +7,65 @@ machines (one column per model and device).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from evalkit.results import atomic_write_json, atomic_write_text
 
 
 def load_perf_results(dirs: list[Path]) -> list[dict]:
-    """Figures of every perf result under ``dirs``; the newest per (model, device)."""
-    found: dict[tuple, tuple[str, dict]] = {}
-    for d in dirs:
-        d = Path(d)
-        files = [d] if d.is_file() else sorted(d.rglob("perf.json"))
-        for path in files:
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if not isinstance(data, dict) or data.get("kind") != "evalkit.perf":
-                continue
-            figures = data["scores"]["perf"][0]
-            date = (data.get("evalkit") or {}).get("date") or ""
-            machine = figures.get("machine") or {}
-            key = (figures["model"], figures.get("device"), machine.get("gpu") or machine.get("cpu"))
-            if key not in found or date >= found[key][0]:
-                found[key] = (date, figures | {"_date": date, "_file": str(path)})
-    return [f for _, f in sorted(found.values(), key=lambda x: (x[1]["model"], str(x[1].get("device"))))]
+    """Figures of every perf result under ``dirs`` (results folders, sweep folders, or perf.json
+    files), read through the result store; the newest per (model variant, device)."""
+    from evalkit.leaderboard.scan import Scan
+    from evalkit.results import ResultStore
+
+    scan = Scan()
+    for d in map(Path, dirs):
+        if d.is_file():
+            record = ResultStore(d.parent).read(d)
+            if record is not None:
+                scan.add_result(d, record)
+        else:
+            scan.add_folder(d)
+    found: dict[tuple, dict] = {}
+    for row, record in scan.perf.items():
+        figures = record.task_result["scores"]["perf"][0] | {"model": row, "_date": record.evalkit.date,
+                                                             "_file": str(scan.perf_files[row])}
+        machine = figures.get("machine") or {}
+        key = (row, figures.get("device"), machine.get("gpu") or machine.get("cpu"))
+        if key not in found or figures["_date"] >= found[key]["_date"]:
+            found[key] = figures
+    return sorted(found.values(), key=lambda f: (f["model"], str(f.get("device"))))
+
+
+def report_for_manifests(folder: Path, config=None) -> dict[str, Path] | None:
+    """perf_report.{json,md,png} in a run or sweep folder, over the perf results it produced."""
+    import logging
+
+    log = logging.getLogger("evalkit.perf")
+    sources = [folder]
+    if config is not None:  # a single run: its own perf result, wherever its results folder is
+        from omegaconf import OmegaConf
+
+        from evalkit.__main__ import ENTRY_KEYS, hydra_variant
+        from evalkit.results import ResultStore
+        from evalkit.runner import resolved
+        from evalkit.schema import job_config
+
+        raw = OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
+        job = resolved(job_config({k: v for k, v in raw.items() if k not in ENTRY_KEYS}))
+        if "perf" not in job.task.names:
+            return None
+        path = ResultStore(job.paths.results).path(hydra_variant(job).id, job.model.revision, "perf")
+        if not path.exists():
+            return None
+        sources = [path]
+    results = load_perf_results(sources)
+    if not results:
+        return None
+    paths = write_report(results, folder)
+    print("\n" + markdown_tables(results))
+    log.info("perf report: %s  plot: %s", paths["md"], paths["png"])
+    return paths
 
 
 def _ms(value: float | None) -> str:

@@ -1,10 +1,11 @@
 """``task=perf``: the seed article's comparison table, measured for any model.
 
-A :class:`PreparedTask` whose ``runner`` measures the loaded encoder (``evalkit.perf.
-measure``) instead of calling an mteb evaluator. Its result goes through the same results
-writer as every task (``<results>/<model>/<revision>/perf.json``); the figures are under
-``scores.perf``. The task's fingerprint covers the text, the settings and the machine, so a
-rerun on the same machine resumes, and one on another GPU measures again.
+A :class:`~evalkit.tasks.base.Task` like every other, of type ``Performance``: its
+``evaluate`` measures the model itself (``evalkit.perf.measure``, on the backend under the
+cache) instead of calling an mteb evaluator. Its result goes through the same result store
+(``<results>/<variant>/<revision>/perf.json``), figures under ``scores.perf``. The
+fingerprint covers the text, the settings and the machine, so a rerun on the same machine
+resumes and one on another GPU measures again.
 """
 
 from __future__ import annotations
@@ -14,28 +15,17 @@ import json
 import logging
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
-from pydantic import ValidationError
-
-from evalkit.encoders.registry import format_validation_error
-from evalkit.errors import ConfigError, DataError
-from evalkit.perf.device import cpu_model, device_info
-from evalkit.perf.measure import PerfSettings, run_perf
-from evalkit.tasks.prepared import PreparedTask
+from evalkit.errors import DataError
+from evalkit.profiling.device import cpu_model, device_info
+from evalkit.schema.tasks import PerfSettings
+from evalkit.tasks.base import PERFORMANCE, EvalContext, Task, TaskOutput
 
 log = logging.getLogger("evalkit.perf")
 
 TASK_NAME = "perf"
-TASK_TYPE = "Performance"  # result readers (leaderboard) skip tasks of this type
 MAIN_METRIC = "latency_1k_ms"  # batch 1, 1,024-token input; lower is better
-
-
-def perf_settings(raw: dict | None) -> PerfSettings:
-    try:
-        return PerfSettings(**(raw or {}))
-    except ValidationError as exc:
-        raise ConfigError(f"invalid task.perf settings:\n{format_validation_error(exc)}") from None
+TEXT_SOURCE = "PRC statutes (raw/laws, LawRefBook/Laws)"
 
 
 def machine_fingerprint() -> dict:
@@ -45,27 +35,48 @@ def machine_fingerprint() -> dict:
     return {"cpu": cpu_model(), "gpus": gpus, "torch": torch.__version__}
 
 
-def prepare_perf_task(cfg, raw_dir: Path | None) -> PreparedTask:
-    from evalkit.perf.texts import law_corpus
+class PerfTask(Task):
+    name, type, main_metric, languages, source = TASK_NAME, PERFORMANCE, MAIN_METRIC, ["cmn-Hans"], "builtin"
 
-    settings = perf_settings(cfg.perf)
-    _preimport_backend_libraries()
-    if raw_dir is None or not Path(raw_dir).exists():
-        raise DataError(f"task perf cuts real statute text from <raw data>/laws; raw data folder not found: {raw_dir}")
-    longest = min(max(settings.lengths), settings.max_length or max(settings.lengths))
-    # windows of ~3 characters per token leave room for any tokenizer, one per batch row
-    corpus, text_fp = law_corpus(Path(raw_dir), min_chars=longest * 3 * (settings.batch_size + 1) + 20_000)
-    blob = json.dumps({"text": text_fp, "settings": settings.model_dump(), "machine": machine_fingerprint()}, sort_keys=True)
-    metadata = SimpleNamespace(name=TASK_NAME, type=TASK_TYPE, main_score=MAIN_METRIC, languages=["cmn-Hans"], prompt=None)
-    task = PreparedTask(
-        name=TASK_NAME,
-        task=SimpleNamespace(metadata=metadata),  # no mteb task: the runner below measures
-        fingerprint="sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16],
-        source="builtin",
-        extra={"text_fingerprint": text_fp, "text_chars": len(corpus)},
-    )
-    task.runner = lambda encoder, job, info: run_perf_task(encoder, info, corpus, settings, text_fp)
-    return task
+    def __init__(self, settings: PerfSettings, raw_dir: Path | None):
+        from evalkit.perf.texts import law_corpus
+
+        self.settings = settings
+        self.skipped_rows = {}
+        _preimport_backend_libraries()
+        if raw_dir is None or not Path(raw_dir).exists():
+            raise DataError(f"task perf cuts real statute text from <raw data>/laws; raw data folder not found: {raw_dir}")
+        longest = min(max(settings.lengths), settings.max_length or max(settings.lengths))
+        # windows of ~3 characters per token leave room for any tokenizer, one per batch row
+        self.corpus, self.text_fp = law_corpus(Path(raw_dir), min_chars=longest * 3 * (settings.batch_size + 1) + 20_000)
+        blob = json.dumps({"text": self.text_fp, "settings": settings.model_dump(), "machine": machine_fingerprint()},
+                          sort_keys=True)
+        self.fingerprint = "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def expected_subsets(self) -> dict[str, list[str]]:
+        return {TASK_NAME: ["default"]}
+
+    def evaluate(self, encoder, ctx: EvalContext) -> TaskOutput:
+        from evalkit.perf.measure import run_perf
+        from evalkit.perf.report import markdown_tables
+
+        t0 = time.perf_counter()
+        backend = ctx.backend.load()  # the model itself: the cache above it would time lookups
+        load_s = ctx.backend.load_seconds if ctx.model_load_seconds is None else ctx.model_load_seconds
+        figures = run_perf(backend, ctx.stats, self.corpus, self.settings, load_s,
+                           progress=lambda m: log.info("perf: %s", m))
+        figures["machine"] = device_info(figures["device"] if figures["device"] != "endpoint" else None)
+        figures["text"] = {"source": TEXT_SOURCE, "fingerprint": self.text_fp}
+        figures["settings"] = self.settings.model_dump()
+        log.info("perf figures:\n%s", markdown_tables([figures]))
+        main = (figures.get("at_1k") or {}).get("latency_ms")
+        # mteb's layout (split -> list of subset entries with a main_score), so generic result
+        # readers can walk it; the task type "Performance" tells them it is no quality score.
+        entry = {"hf_subset": "default", "languages": list(self.languages), "main_score": main,
+                 "main_metric": MAIN_METRIC, **figures}
+        result = {"task_name": TASK_NAME, "kind": "evalkit.perf", "evaluation_time": round(time.perf_counter() - t0, 3),
+                  "scores": {TASK_NAME: [entry]}}
+        return TaskOutput(task_result=result, main_score=main)
 
 
 def _preimport_backend_libraries() -> None:
@@ -78,25 +89,3 @@ def _preimport_backend_libraries() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
-
-
-def run_perf_task(encoder, info, corpus: str, settings: PerfSettings, text_fp: str) -> tuple[dict, float | None]:
-    from evalkit.perf.report import markdown_tables
-
-    t0 = time.perf_counter()
-    figures = run_perf(encoder, corpus, settings, info.model_load_seconds, progress=lambda m: log.info("perf: %s", m))
-    figures["machine"] = device_info(figures["device"] if figures["device"] != "endpoint" else None)
-    figures["text"] = {"source": "PRC statutes (raw/laws, LawRefBook/Laws)", "fingerprint": text_fp}
-    figures["settings"] = settings.model_dump()
-    print("\n" + markdown_tables([figures]))
-    main = (figures.get("at_1k") or {}).get("latency_ms")
-    # mteb's layout (split -> list of subset entries with a main_score), so generic result
-    # readers can walk it; "kind" and evalkit.task.type = "Performance" tell them it is no score.
-    entry = {"hf_subset": "default", "languages": ["cmn-Hans"], "main_score": main, "main_metric": MAIN_METRIC, **figures}
-    result = {
-        "task_name": TASK_NAME,
-        "kind": "evalkit.perf",
-        "evaluation_time": round(time.perf_counter() - t0, 3),
-        "scores": {TASK_NAME: [entry]},
-    }
-    return result, main

@@ -47,6 +47,12 @@ class TaskConfig(Strict):
     # The perf benchmark's settings are part of its own fingerprint, not of every task's hash.
     perf: PerfSettings = speed(default_factory=PerfSettings)
 
+    @field_validator("subsets", mode="before")
+    @classmethod
+    def _subset_names(cls, v):
+        # Hydra reads task.subsets=[256,1024] as integers; subset names are strings.
+        return [str(x) for x in v] if isinstance(v, list | tuple) else v
+
 
 class PathsConfig(Strict):
     """Relative paths are relative to the directory you run in."""

@@ -8,14 +8,13 @@ we fill ``task.dataset`` in exactly the layout mteb's Hub loader produces (after
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 
-import mteb
 from datasets import Dataset, DatasetDict
 
+from evalkit.data.store import files_fingerprint
 from evalkit.errors import DataError
 
 MIRROR_VERSION = "1"
@@ -101,12 +100,12 @@ MIRRORS: dict[str, tuple[list[str] | None, Callable]] = {
 }
 
 
-def has_mirror(name: str) -> bool:
-    return name in MIRRORS
-
-
 def load_mirrored_task(name: str, raw_dir: Path, *, subsets: list[str] | None = None, limit: int | None = None):
-    """Return (mteb task with data loaded, data fingerprint)."""
+    """The mteb task with its data read from the mirror, as an evalkit task."""
+    import mteb
+
+    from evalkit.tasks.mteb_task import MtebTask
+
     available, loader = MIRRORS[name]
     task = mteb.get_task(name)
     if available is not None:
@@ -118,12 +117,5 @@ def load_mirrored_task(name: str, raw_dir: Path, *, subsets: list[str] | None = 
     data, files = loader(Path(raw_dir), task, limit)
     task.dataset = data
     task.data_loaded = True
-    return task, fingerprint_files(files, extra=f"mirror-v{MIRROR_VERSION};limit={limit}")
-
-
-def fingerprint_files(files: list[Path], extra: str = "") -> str:
-    h = hashlib.sha256(extra.encode())
-    for path in sorted(files, key=str):
-        h.update(Path(path).name.encode())
-        h.update(Path(path).read_bytes())
-    return "sha256:" + h.hexdigest()[:16]
+    fingerprint = files_fingerprint([Path(f) for f in files], extra=f"mirror-v{MIRROR_VERSION};limit={limit}")
+    return MtebTask(task, fingerprint=fingerprint, source="mteb-mirror", limit=limit, subsets=subsets)

@@ -22,8 +22,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evalkit.errors import ConfigError
+from evalkit.schema.fields import format_validation_error
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"  # built-in specs and data cards
 DEFAULT_MAIN_METRIC = {"Retrieval": "ndcg_at_10", "BitextMining": "f1"}
 LANGUAGE = re.compile(r"^[a-z]{3}-[A-Z][a-z]{3}$|^[a-z0-9+#]+-Code$")
 
@@ -100,36 +100,5 @@ def load_spec(path: Path) -> tuple[TaskSpec, Path]:
     try:
         spec = TaskSpec(**raw)
     except ValidationError as exc:
-        from evalkit.encoders.registry import format_validation_error
-
         raise ConfigError(f"{path}: invalid task spec:\n{format_validation_error(exc)}") from None
     return spec, path.resolve().parent
-
-
-def builtin_task_names() -> list[str]:
-    return sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
-
-
-def builtin_spec(name: str) -> tuple[TaskSpec, Path]:
-    if name not in builtin_task_names():
-        from evalkit.errors import unknown_name
-
-        raise unknown_name("task", name, builtin_task_names())
-    return load_spec(TASKS_DIR / f"{name}.yaml")
-
-
-def expand_task_spec_args(argv: list[str]) -> list[str]:
-    """Let a user write ``python -m evalkit task=my_task.yaml``: rewrite a ``task=`` that names a
-    spec file into ``task=user task.spec=<absolute path>`` (conf/task/user.yaml) before Hydra
-    composes. Other arguments pass through unchanged."""
-    out = []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and key == "task" and value.endswith((".yaml", ".yml")) and "," not in value:
-            path = Path(value).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"task spec not found: {path}")
-            out += ["task=user", f"task.spec={path.resolve()}"]
-        else:
-            out.append(arg)
-    return out

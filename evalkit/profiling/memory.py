@@ -193,11 +193,13 @@ def _mb(value: int | None) -> float | None:
 _TRACKER: PeakTracker | None = None
 
 
-def tracker() -> PeakTracker:
-    """The process-wide tracker (one, so nested scopes of profiler and perf task see each other)."""
+def tracker(rss_method: str = "auto") -> PeakTracker:
+    """The one process-wide tracker, so nested scopes (the profiler's task, the perf task's
+    points) see each other's resets. The first caller's method wins; a later caller asking
+    for another method gets the same tracker (two trackers would erase each other's peaks)."""
     global _TRACKER
     if _TRACKER is None:
-        _TRACKER = PeakTracker()
+        _TRACKER = PeakTracker(rss_method)
     return _TRACKER
 
 

@@ -1,11 +1,10 @@
-"""Built-in tasks (specs in ``tasks/*.yaml``) and user tasks (``task.spec=<yaml>``) as mteb tasks.
+"""A task from a spec (``tasks/<name>.yaml`` built in, or a user's YAML) as an mteb task.
 
-Contract used by :mod:`evalkit.tasks.registry`: ``task_names()`` and
-``load_task(name, cfg, raw_dir, cache_dir) -> PreparedTask``. A spec names, per subset, a
-data builder (built and cached from the raw-data folder by :mod:`evalkit.data.store`) or a
-data folder; either way the data is read by :mod:`evalkit.data.beir` and handed to a plain
-subclass of mteb's ``AbsTaskRetrieval`` / ``AbsTaskBitextMining`` in exactly the in-memory
-layout mteb's own loaders produce, so mteb's evaluators do the scoring.
+A spec names, per subset, a data builder (built and cached from the raw-data folder by
+:mod:`evalkit.data.store`) or a data folder; either way the data is read by
+:mod:`evalkit.data.beir` and handed to a plain subclass of mteb's ``AbsTaskRetrieval`` /
+``AbsTaskBitextMining`` in exactly the in-memory layout mteb's own loaders produce, so mteb's
+evaluators do the scoring.
 """
 
 from __future__ import annotations
@@ -21,32 +20,15 @@ from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining
 
 from evalkit.data import beir, store
 from evalkit.errors import ConfigError, unknown_name
-from evalkit.tasks.prepared import PreparedTask
-from evalkit.tasks.spec import SubsetSpec, TaskSpec, builtin_spec, builtin_task_names, load_spec
+from evalkit.tasks.mteb_task import MtebTask
+from evalkit.tasks.spec import SubsetSpec, TaskSpec
 
 READER_VERSION = "1"  # bump when reading or limiting changes the data a score comes from
 DISTRACTORS_PER_QUERY = 10  # with task.limit=N: N queries, about 10*N documents
 
 
-def task_names() -> list[str]:
-    return builtin_task_names()
-
-
-def load_task(name: str, cfg, raw_dir: Path | None, cache_dir: Path | None) -> PreparedTask:
-    if name in task_names():
-        spec, base = builtin_spec(name)
-        source = "builtin"
-    elif getattr(cfg, "spec", None):
-        if cfg.spec == "???":  # conf/task/user.yaml without task.spec=
-            raise ConfigError("task=user needs your spec file: python -m evalkit task=user task.spec=path/to/my_task.yaml")
-        spec, base = load_spec(Path(cfg.spec))
-        source = "user"
-    else:
-        raise unknown_name("task", name, task_names())
-    return prepare_spec(spec, base, cfg, raw_dir, cache_dir, source=source)
-
-
-def prepare_spec(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: str) -> PreparedTask:
+def spec_task(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: str) -> MtebTask:
+    """The spec's subsets (``cfg.subsets`` of them), at ``cfg.limit``, as a loaded mteb task."""
     subsets = spec.subset_specs()
     wanted = list(subsets)
     if getattr(cfg, "subsets", None) and spec.subsets:
@@ -72,15 +54,8 @@ def prepare_spec(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source:
     task = make_mteb_task(spec, wanted, fingerprint)
     task.dataset = {s: {spec.split: data} for s, data in dataset.items()}
     task.data_loaded = True
-    return PreparedTask(
-        name=spec.name,
-        task=task,
-        fingerprint=fingerprint,
-        instruction=spec.instruction,
-        source=source,
-        skipped_rows=skipped,
-        extra={"subset_fingerprints": fingerprints},
-    )
+    return MtebTask(task, fingerprint=fingerprint, source=source, instruction=spec.instruction, skipped_rows=skipped,
+                    limit=limit, subsets=getattr(cfg, "subsets", None), extra={"subset_fingerprints": fingerprints})
 
 
 def _subset_folder(sub: SubsetSpec, base: Path, raw_dir, cache_dir) -> tuple[Path, str]:

@@ -20,8 +20,8 @@ import numpy as np
 
 from evalkit.callbacks.base import Callback, JobInfo, TaskRecord
 from evalkit.encoders.base import BatchReport
-from evalkit.perf.device import device_info
-from evalkit.perf.memory import PeakTracker, cuda_device_of, tracker
+from evalkit.profiling.device import device_info
+from evalkit.profiling.memory import PeakTracker, cuda_device_of, tracker
 
 REMOTE_GPU_NOTE = "model runs on the server: its GPU memory is not visible to the client"
 
@@ -94,7 +94,7 @@ class Profiler(Callback):
     def __init__(self, print_table: bool = True, rss_method: str = "auto", stream=None):
         self.print_table = print_table
         self.stream = stream
-        self.tracker: PeakTracker = tracker() if rss_method == "auto" else PeakTracker(rss_method)
+        self.tracker: PeakTracker = tracker(rss_method)
         self._lock = threading.Lock()
         self._reports: list[tuple[float, BatchReport]] = []
         self._in_task = False
@@ -113,6 +113,9 @@ class Profiler(Callback):
         self._device = device_info(None if self._remote_backend or meta is None else meta.device)
         if self._remote_backend:
             self._device["device"] = f"endpoint ({meta.extra.get('base_url', meta.model_id)})" if meta else "endpoint"
+        if self._in_task and self._scope is not None:  # loaded lazily, inside a task: track its device from now
+            self.tracker.close(self._scope)
+            self._scope = self.tracker.open(cuda_device_of(None if self._remote_backend or meta is None else meta.device))
 
     def on_task_start(self, job: JobInfo, task) -> None:
         with self._lock:
@@ -128,7 +131,7 @@ class Profiler(Callback):
             if self._in_task:
                 self._reports.append((end, report))
 
-    def on_task_end(self, job: JobInfo, task, record: TaskRecord) -> None:
+    def task_figures(self, job: JobInfo, task) -> dict:
         task_s = time.perf_counter() - self._task_t0
         with self._lock:
             self._in_task = False
@@ -139,7 +142,7 @@ class Profiler(Callback):
         remote = figures["remote"] or self._remote_backend
         profile = {
             "model_load_seconds": _round(job.model_load_seconds),
-            "data_load_seconds": _round(getattr(task, "extra", {}).get("data_load_seconds")),
+            "data_load_seconds": _round(getattr(task, "data_load_seconds", None)),
             "task_seconds": round(task_s, 4),
             **figures,
             "scoring_seconds": round(max(0.0, task_s - figures["encode_seconds"]["total"]), 4),
@@ -161,7 +164,7 @@ class Profiler(Callback):
             }
         else:
             profile["gpu_memory_note"] = f"no CUDA device (model on {profile['device'].get('device')})"
-        record.evalkit["profile"] = profile
+        return {"profile": profile}
 
     def on_job_end(self, job: JobInfo, records: list[TaskRecord]) -> None:
         if not self.print_table or not records:
@@ -179,7 +182,7 @@ PROFILE_HEADER = [
 
 
 def profile_row(record: TaskRecord) -> list[str]:
-    p = record.evalkit.get("profile") or {}
+    p = (record.result.evalkit.profile if record.result is not None else None) or {}
     lat = p.get("batch_latency_ms") or p.get("request_latency_ms")
     gpu = p.get("gpu_memory")
     skipped = " (saved)" if record.status == "skipped" else ""

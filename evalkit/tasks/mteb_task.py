@@ -1,0 +1,85 @@
+"""A task scored by mteb's own evaluators: an mteb task object with its data already loaded
+(built-in specs, local mirrors of MTEB tasks, or the Hub), evaluated through
+``mteb.evaluate``; per-item scores come from mteb's prediction files (``mteb_items``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from evalkit.results.items import TaskItems
+from evalkit.tasks.base import EvalContext, Task, TaskOutput
+
+log = logging.getLogger("evalkit.tasks")
+
+
+class MtebTask(Task):
+    def __init__(self, mteb_task, *, fingerprint: str, source: str, instruction: str | None = None,
+                 skipped_rows: dict[str, int] | None = None, limit: int | None = None,
+                 subsets: list[str] | None = None, extra: dict[str, Any] | None = None):
+        self.mteb_task = mteb_task
+        meta = mteb_task.metadata
+        self.name, self.type, self.main_metric = meta.name, meta.type, meta.main_score
+        # evaluated subsets only (a filtered task reports its own languages)
+        self.languages = list(getattr(mteb_task, "languages", None) or meta.languages)
+        self.fingerprint, self.source, self.instruction = fingerprint, source, instruction
+        self.skipped_rows = dict(skipped_rows or {})
+        self.limit, self.subsets = limit, subsets
+        self.extra = dict(extra or {})  # builder facts for the result (e.g. subset fingerprints)
+
+    def expected_subsets(self) -> dict[str, list[str]]:
+        return {split: list(self.mteb_task.hf_subsets) for split in self.mteb_task.eval_splits}
+
+    def evaluate(self, encoder, ctx: EvalContext) -> TaskOutput:
+        import mteb
+
+        from evalkit.encoders.mteb_adapter import MtebEncoderAdapter
+
+        adapter = MtebEncoderAdapter(encoder, {self.name: self.instruction})
+        pred_dir = ctx.work_dir / "predictions"
+        result = mteb.evaluate(adapter, self.mteb_task, cache=None, prediction_folder=pred_dir,
+                               show_progress_bar=False, raise_error=True)
+        task_result = result.task_results[0]
+        items = self._items(pred_dir / self.mteb_task.prediction_file_name)
+        return TaskOutput(task_result=task_result_json(task_result), main_score=float(task_result.get_score()),
+                          items=items, extra=dict(self.extra))
+
+    def _items(self, path) -> TaskItems | None:
+        from evalkit.tasks.mteb_items import subset_items
+
+        try:
+            predictions = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("%s: no prediction file from mteb (%s); no per-item scores", self.name, exc)
+            return None
+        subsets = []
+        for split in self.mteb_task.eval_splits:
+            for subset in self.mteb_task.hf_subsets:
+                pred = (predictions.get(subset) or {}).get(split)
+                items = subset_items(self.mteb_task, subset, split, pred, self.main_metric) if pred is not None else None
+                if items is None:
+                    log.info("%s: no per-item scores for %s/%s (type %s, metric %s)",
+                             self.name, subset, split, self.type, self.main_metric)
+                    return None
+                subsets.append(items)
+        return TaskItems(task=self.name, main_metric=self.main_metric, subsets=subsets) if subsets else None
+
+
+def task_result_json(task_result) -> dict[str, Any]:
+    """What mteb's ``TaskResult.to_disk`` writes: its JSON, floats rounded to 6 digits."""
+    obj = task_result.model_dump(mode="json")
+    obj["date"] = task_result.date.timestamp() if getattr(task_result, "date", None) else None
+    obj["scores"] = round_floats(obj["scores"], 6)
+    return obj
+
+
+def round_floats(obj: Any, digits: int) -> Any:
+    """mteb's rounding rule: floats in dicts, and floats or dicts directly inside lists."""
+    if isinstance(obj, float):
+        return round(obj, digits)
+    if isinstance(obj, dict):
+        return {k: round_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [round_floats(v, digits) if isinstance(v, dict | float) else v for v in obj]
+    return obj
