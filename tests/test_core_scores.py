@@ -14,7 +14,7 @@ from tests.helpers import minilm_path, raw_data_dir, run_cli
 
 def mteb_direct_score(task_name: str, limit: int | None = None) -> float:
     """Independent path: mteb.evaluate on a plain SentenceTransformer, same mirrored data."""
-    task, _ = load_mirrored_task(task_name, raw_data_dir(), limit=limit)
+    task = load_mirrored_task(task_name, raw_data_dir(), limit=limit).mteb_task
     model = SentenceTransformer(minilm_path(), device="cpu")
     result = mteb.evaluate(model, task, cache=None, show_progress_bar=False)
     return float(result.task_results[0].get_score())
@@ -31,7 +31,8 @@ def test_cli_score_equals_mteb_evaluate(task_name, limit, tmp_path):
     proc = run_cli(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
-    files = list((tmp_path / "outputs" / "results" / "minilm_l6").glob(f"*/{task_name}.json"))
+    variant = "minilm_l6" + (f"+limit={limit}" if limit else "")  # a limited run is its own variant
+    files = list((tmp_path / "outputs" / "results" / variant).glob(f"*/{task_name}.json"))
     assert len(files) == 1, files
     data = json.loads(files[0].read_text())
     ours = data["evalkit"]["main_score"]
@@ -45,7 +46,7 @@ def test_cli_score_equals_mteb_evaluate(task_name, limit, tmp_path):
 def test_result_file_is_mteb_loadable_and_traceable(tmp_path):
     proc = run_cli(["task=mteb", "task.names=[STSBenchmark]", "task.limit=100"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    path = next((tmp_path / "outputs" / "results").glob("minilm_l6/*/STSBenchmark.json"))
+    path = next((tmp_path / "outputs" / "results").glob("minilm_l6+limit=100/*/STSBenchmark.json"))
 
     # mteb's own loader reads our file.
     loaded = mteb.TaskResult.from_disk(path)
@@ -61,7 +62,8 @@ def test_result_file_is_mteb_loadable_and_traceable(tmp_path):
     assert "STSBenchmark" in names
 
     # Provenance block.
-    assert block["model"]["backend"] == "sentence_transformers"
+    assert block["model"]["config"]["backend"] == "sentence_transformers"
+    assert block["model"]["config"]["dtype"] == "float32"  # dtype: auto, resolved on the CPU
     assert block["task"]["fingerprint"].startswith("sha256:")
     assert block["config_hash"].startswith("sha256:")
     for pkg in ("evalkit", "mteb", "torch", "transformers"):

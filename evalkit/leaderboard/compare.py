@@ -55,9 +55,14 @@ def add_uncertainty(found: Scan, cells: dict, tasks: list[TaskEntry], rows: list
         items[(row, task)] = subsets
         cell.n_items = sum(len(s.ids) for s in subsets)
         try:
-            cell.ci_low, cell.ci_high = stats.bootstrap_ci(subsets, confidence=CONFIDENCE, seed=SEED)
-        except ValueError as exc:
+            ci = stats.bootstrap_ci(subsets, confidence=CONFIDENCE, seed=SEED)
+        except (ValueError, DataError) as exc:
             cell.ci_note = f"no interval: {exc}"
+            continue
+        if ci is None:
+            cell.ci_note = "no interval: the score is undefined on some resamples (constant predictions)"
+        else:
+            cell.ci_low, cell.ci_high = ci
     out: list[Comparison] = []
     for t in tasks:
         out += _task_comparisons(t, cells, items, rows, baseline, warnings)
@@ -93,9 +98,10 @@ def _task_comparisons(task: TaskEntry, cells: dict, items: dict, rows: list[str]
                                         confidence=CONFIDENCE, seed=SEED)
         except (ValueError, DataError) as exc:
             raise DataError(f"leaderboard: cannot pair {a} with {b}: {exc}") from None
-        comps.append(Comparison(**(base | dict(diff=c.diff, ci_low=c.ci_low, p_value=c.p_value, wins=c.wins,
+        low, high = c.ci if c.ci is not None else (None, None)
+        comps.append(Comparison(**(base | dict(diff=c.difference, ci_low=low, p_value=c.p_value, wins=c.wins,
                                                losses=c.losses, n=c.n)),
-                                ci_high=c.ci_high, ties=c.ties, note=c.note))
+                                ci_high=high, ties=c.ties, note=c.note or None))
     adjusted = stats.holm([c.p_value for c in comps])
     for c, p in zip(comps, adjusted):
         c.p_holm = p

@@ -73,11 +73,13 @@ class TaskItems:
 
         out = []
         for s in self.subsets:
+            name = s.subset if s.split == "test" else f"{s.subset}/{s.split}"
             if s.kind == "spearman":
                 out.append(ItemScores(ids=s.ids, values=np.asarray(s.columns["predicted"], dtype=np.float64),
-                                      gold=np.asarray(s.columns["gold"], dtype=np.float64), kind="spearman"))
+                                      gold=np.asarray(s.columns["gold"], dtype=np.float64), kind="spearman",
+                                      subset=name))
             else:
-                out.append(ItemScores(ids=s.ids, values=s.main_values(), kind="mean"))
+                out.append(ItemScores(ids=s.ids, values=s.main_values(), kind="mean", subset=name))
         return out
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.results.items import SubsetItems
+from evalkit.stats import spearman_contributions
 
 log = logging.getLogger("evalkit.tasks")
 
@@ -84,16 +85,6 @@ def _retrieval(task, subset, split, results: dict, main_metric: str) -> SubsetIt
 
 _STS_COLUMN = {"cosine_spearman": "cosine_scores", "manhattan_spearman": "manhattan_distances",
                "euclidean_spearman": "euclidean_distances", "spearman": "similarity_scores"}
-
-
-def spearman_contributions(pred: np.ndarray, gold: np.ndarray) -> np.ndarray:
-    """Per-pair terms whose mean is Spearman's rho: products of z-scored (average) ranks."""
-    from scipy.stats import rankdata
-
-    rp, rg = rankdata(pred), rankdata(gold)
-    zp = (rp - rp.mean()) / rp.std()
-    zg = (rg - rg.mean()) / rg.std()
-    return zp * zg
 
 
 def _sts(task, subset, split, scores: dict, main_metric: str) -> SubsetItems | None:

