@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evalkit.cli_args import expand_task_spec_args
 from evalkit.errors import ConfigError, DataError
-from evalkit.tasks import builtin
-from evalkit.tasks.registry import TaskConfig
-from evalkit.tasks.spec import expand_task_spec_args, load_spec
-from tests.fixtures.builtin_data import REPO
+from evalkit.schema import PathsConfig, TaskConfig
+from evalkit.tasks.index import TaskIndex
+from evalkit.tasks.spec import load_spec
+from tests.helpers import REPO
 
 CORPUS = [
     ("d1", "Reset your password from the account settings page."),
@@ -45,7 +46,10 @@ def write_spec(path: Path, data: str = "faq", **extra) -> Path:
 
 
 def _load(spec: Path, **cfg):
-    return builtin.load_task("user", TaskConfig(names=["user"], spec=str(spec), **cfg), None, None)
+    index = TaskIndex(spec)
+    cfg = TaskConfig(names=["user"], spec=str(spec), **cfg)
+    (name,) = index.resolve_names(cfg)
+    return index.load(name, cfg, PathsConfig())
 
 
 def _ndcg10_by_numpy(tmp_path) -> float:
@@ -103,7 +107,7 @@ def test_user_task_limit_and_fingerprint(tmp_path):
     write_beir(tmp_path / "faq")
     spec = write_spec(tmp_path / "my_faq.yaml")
     full, small = _load(spec), _load(spec, limit=1)
-    assert len(small.task.dataset["default"]["test"]["queries"]) == 1
+    assert len(small.mteb_task.dataset["default"]["test"]["queries"]) == 1
     assert full.fingerprint != small.fingerprint and full.instruction.startswith("Given a customer")
 
 
@@ -153,4 +157,4 @@ def test_missing_query_rows_are_skipped_and_counted(tmp_path):
     write_beir(tmp_path / "faq")
     task = _load(write_spec(tmp_path / "my_faq.yaml"))
     assert task.skipped_rows == {"qrels_rows_for_unknown_query": 1}
-    assert len(task.task.dataset["default"]["test"]["queries"]) == 3
+    assert len(task.mteb_task.dataset["default"]["test"]["queries"]) == 3
