@@ -69,6 +69,8 @@ def _preset_scoring(preset: dict[str, Any] | None, model) -> dict[str, Any]:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        value = ",".join(map(str, value))
     text = value if isinstance(value, str) else repr(value).replace(" ", "")
     if isinstance(value, str) and (len(text) > 24 or any(c in text for c in " /\n")):
         return "#" + hashlib.sha256(text.encode()).hexdigest()[:8]

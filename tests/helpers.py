@@ -57,3 +57,23 @@ def run_cli(args: list[str], tmp_path: Path, timeout: float = 300, env: dict | N
     }
     return subprocess.run([sys.executable, "-m", "evalkit", *args], cwd=cwd or REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def compose_job(overrides: list[str]):
+    """The Job the CLI would run for these overrides (Hydra's compose API, in-process)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from evalkit.__main__ import ENTRY_KEYS
+    from evalkit.hydra_configs import register
+    from evalkit.schema import job_config
+
+    register()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            raw = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+    finally:
+        GlobalHydra.instance().clear()
+    return job_config({k: v for k, v in raw.items() if k not in ENTRY_KEYS})

