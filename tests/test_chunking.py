@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 
 from evalkit.callbacks.base import Callback, CallbackList
-from evalkit.chunking import ChunkingEncoder, DedupEncoder, LongDocStats, token_windows
+from evalkit.chunking import ChunkingEncoder, token_windows
 from evalkit.encoders.base import Role
-from evalkit.encoders.registry import build_encoder, validate_model_config
+from evalkit.encoders.dedup import DedupEncoder
+from evalkit.encoders.stack import EncodeStats, backend_module
 from evalkit.errors import ConfigError
-from tests.fixtures.tiny_qwen3 import tiny_qwen3_path  # noqa: F401  (pytest fixture)
+from evalkit.schema import validate_model_config
+
+
+def build_encoder(cfg, hooks):
+    return backend_module(cfg.backend).build(cfg, hooks)
 
 LAW = (
     "第一条 为了规范银行业务，保护存款人和其他客户的合法权益，促进银行业健康发展，制定本法。"
@@ -49,8 +54,8 @@ def test_token_windows_cover_text_with_overlap():
 
 @pytest.mark.parametrize("pooling", ["mean", "max"])
 def test_chunked_vector_is_the_pooled_window_vectors(minilm, pooling):
-    stats = LongDocStats()
-    chunker = ChunkingEncoder(minilm, minilm, overlap=8, pooling=pooling, stats=stats)
+    stats = EncodeStats()
+    chunker = ChunkingEncoder(minilm, stats, overlap=8, pooling=pooling)
     short = "银行卡转账"
     texts = [LAW, short, LAW[:150]]
     minilm.log.reports.clear()
@@ -85,7 +90,7 @@ def test_window_leaves_room_for_qwen3_instruction(tiny_qwen3_path):  # noqa: F81
     cfg = {"name": "tiny_qwen3", "backend": "hf", "model_id": str(tiny_qwen3_path), "max_length": 64, "device": "cpu"}
     enc = build_encoder(validate_model_config(cfg), hooks=CallbackList([log]))
     try:
-        chunker = ChunkingEncoder(enc, enc, overlap=16)
+        chunker = ChunkingEncoder(enc, EncodeStats(), overlap=16)
         instruction = "Given a legal question, retrieve the statute that answers it"
         q_window = chunker.window_for(Role.QUERY, instruction)
         d_window = chunker.window_for(Role.DOCUMENT, instruction)
@@ -100,7 +105,7 @@ def test_window_leaves_room_for_qwen3_instruction(tiny_qwen3_path):  # noqa: F81
 
 def test_dedup_encodes_each_text_once_with_the_same_vectors(minilm):
     texts = ["a cat", "a dog", "a cat", LAW, "a dog", "a cat"]
-    stats = LongDocStats()
+    stats = EncodeStats()
     minilm.log.reports.clear()
     vecs = DedupEncoder(minilm, stats).encode(texts, role=Role.SYMMETRIC)
     assert sum(r.n_texts for r in minilm.log.reports) == 3
@@ -113,5 +118,8 @@ def test_chunk_needs_a_tokenizer(minilm):
         meta = minilm.meta
         hooks = minilm.hooks
 
+        def tokenizer_view(self):
+            return None
+
     with pytest.raises(ConfigError, match="long_docs=truncate"):
-        ChunkingEncoder(NoTokenizer(), NoTokenizer())
+        ChunkingEncoder(NoTokenizer(), EncodeStats())
