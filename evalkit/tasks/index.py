@@ -22,7 +22,7 @@ from evalkit.resources import tasks_dir
 from evalkit.schema import PathsConfig, TaskConfig
 from evalkit.tasks.base import Task
 from evalkit.tasks.mteb_mirror import MIRRORS
-from evalkit.tasks.spec import load_spec
+from evalkit.tasks.spec import builtin_task_names, load_spec
 
 log = logging.getLogger("evalkit.tasks")
 
@@ -45,9 +45,8 @@ class TaskIndex:
     def __init__(self, user_spec: str | Path | None = None):
         self.entries: dict[str, Entry] = {}
         self.benchmark_subsets: dict[str, list[str] | None] = {}  # filled by task.benchmark expansion
-        for path in sorted(tasks_dir().glob("*.yaml")):
-            if not path.name.startswith("_"):
-                self._add(Entry(path.stem, "builtin", path))
+        for name in builtin_task_names():
+            self._add(Entry(name, "builtin", tasks_dir() / f"{name}.yaml"))
         for name in MIRRORS:
             self._add(Entry(name, "mteb-mirror"))
         self._add(Entry(PERF, "perf"))

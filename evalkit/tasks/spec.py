@@ -102,3 +102,19 @@ def load_spec(path: Path) -> tuple[TaskSpec, Path]:
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid task spec:\n{format_validation_error(exc)}") from None
     return spec, path.resolve().parent
+
+
+def builtin_task_names() -> list[str]:
+    """The specs shipped in tasks/ (files starting with '_' are data for the index, not tasks)."""
+    from evalkit.resources import tasks_dir
+
+    return sorted(p.stem for p in tasks_dir().glob("*.yaml") if not p.name.startswith("_"))
+
+
+def builtin_spec(name: str) -> tuple[TaskSpec, Path]:
+    from evalkit.errors import unknown_name
+    from evalkit.resources import tasks_dir
+
+    if name not in builtin_task_names():
+        raise unknown_name("task", name, builtin_task_names())
+    return load_spec(tasks_dir() / f"{name}.yaml")
