@@ -110,9 +110,6 @@ def cli() -> None:
         sys.exit(f"evalkit: {exc}")
     import hydra
 
-    from evalkit.hydra_configs import register
-
-    register()
     signal.signal(signal.SIGINT, _first_sigint)
     hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(main)()
 

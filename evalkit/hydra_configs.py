@@ -1,15 +1,19 @@
-"""Config nodes Hydra gets from evalkit's schema and task index, not from hand-kept YAML.
+"""Config files generated from evalkit's schema and task specs, never written by hand.
 
-* ``model/_<backend>``: every field of a backend's config at its schema default (required
-  fields ``???``). Model YAMLs inherit one (``defaults: [_hf]``) and hold only what differs,
-  so ``model.dimension=256`` works without a ``+`` and no default is written twice.
-* ``task/_schema``, ``encode/_schema``: the same for the task and encode sections.
-* ``task/<name>`` for every built-in task spec in ``tasks/`` (``task=zh_passkey`` needs no
-  YAML of its own).
+* ``conf/model/_<backend>.yaml``: every field of a backend's config at its schema default
+  (required fields ``???``). Model YAMLs inherit one (``defaults: [_hf]``) and hold only what
+  differs, so ``model.dimension=256`` works without a ``+`` and no default is written twice.
+* ``conf/task/_schema.yaml``, ``conf/encode/_schema.yaml``: the same for the task and encode sections.
+* ``conf/task/<name>.yaml`` for every built-in task spec in ``tasks/``.
+
+They are plain files (not ConfigStore nodes) so that every way of composing — the CLI, Hydra's
+compose API, a submitit job on another machine — sees the same configs. ``python -m
+evalkit.hydra_configs`` regenerates them; a test fails when they are out of date.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -30,28 +34,49 @@ def schema_node(cls: type[BaseModel], **given: Any) -> dict[str, Any]:
     return out
 
 
-def register() -> None:
-    from hydra.core.config_store import ConfigStore
+GENERATED = "# GENERATED from {source} by `python -m evalkit.hydra_configs`: do not edit (a test checks it).\n"
+
+
+def generated_files() -> dict[str, str]:
+    """conf/-relative path -> content of every config file generated from the schema and index."""
+    import yaml
 
     from evalkit.schema import MODEL_CONFIGS, EncodeConfig, TaskConfig
-    from evalkit.tasks.index import TaskIndex
+    from evalkit.tasks.spec import builtin_task_names
 
-    cs = ConfigStore.instance()
-    for backend, cls in MODEL_CONFIGS.items():
-        cs.store(group="model", name=f"_{backend}", node=schema_node(cls))
-    task_base = schema_node(TaskConfig)
-    cs.store(group="task", name="_schema", node=task_base)
-    cs.store(group="encode", name="_schema", node=schema_node(EncodeConfig))
-    for name in TaskIndex().names("builtin"):
-        cs.store(group="task", name=name, node={**task_base, "names": [name]})
+    def dump(node: dict, source: str) -> str:
+        return GENERATED.format(source=source) + yaml.safe_dump(node, sort_keys=False, allow_unicode=True)
+
+    files = {f"model/_{backend}.yaml": dump(schema_node(cls), f"evalkit/schema/models.py ({cls.__name__})")
+             for backend, cls in MODEL_CONFIGS.items()}
+    files["task/_schema.yaml"] = dump(schema_node(TaskConfig), "evalkit/schema/tasks.py (TaskConfig)")
+    files["encode/_schema.yaml"] = dump(schema_node(EncodeConfig), "evalkit/schema/encode.py (EncodeConfig)")
+    for name in builtin_task_names():
+        files[f"task/{name}.yaml"] = dump({"defaults": ["_schema"], "names": [name]}, f"tasks/{name}.yaml")
+    return files
+
+
+def write_generated(conf: Path | None = None) -> list[Path]:
+    from evalkit.resources import conf_dir
+
+    conf = conf or conf_dir()
+    written = []
+    for rel, text in generated_files().items():
+        path = conf / rel
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written
 
 
 def group_options(group: str) -> list[str]:
     """The options of a config group a user may choose (YAML files and registered nodes)."""
     from evalkit.resources import conf_dir
-    from evalkit.tasks.index import TaskIndex
 
-    names = {p.stem for p in (conf_dir() / group).glob("*.yaml")}
-    if group == "task":
-        names |= set(TaskIndex().names("builtin"))
-    return sorted(n for n in names if not n.startswith("_"))
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+if __name__ == "__main__":
+    for written in write_generated():
+        print(f"wrote {written}")

@@ -66,10 +66,8 @@ def compose_job(overrides: list[str]):
     from omegaconf import OmegaConf
 
     from evalkit.__main__ import ENTRY_KEYS
-    from evalkit.hydra_configs import register
     from evalkit.schema import job_config
 
-    register()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

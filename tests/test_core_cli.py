@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from evalkit.__main__ import ENTRY_KEYS
 from evalkit.cli_args import check_choices, check_model_fields
 from evalkit.errors import ConfigError
-from evalkit.hydra_configs import group_options, register
+from evalkit.hydra_configs import generated_files, group_options
 from evalkit.schema import job_config
 from tests.helpers import CONF_DIR, run_cli
 
@@ -22,7 +22,6 @@ REQUIRED = {"sentence_transformers": ["model.model_id=/some/folder"],
 
 
 def composed(overrides: list[str]):
-    register()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
 
@@ -30,6 +29,13 @@ def composed(overrides: list[str]):
 def job_from_config(cfg):
     raw = OmegaConf.to_container(cfg, resolve=True)
     return job_config({k: v for k, v in raw.items() if k not in ENTRY_KEYS})
+
+
+def test_generated_config_files_are_current():
+    """conf/model/_<backend>.yaml, conf/*/_schema.yaml and the built-in task options come from
+    the schema and tasks/: regenerate with python -m evalkit.hydra_configs."""
+    for rel, text in generated_files().items():
+        assert (CONF_DIR / rel).read_text(encoding="utf-8") == text, rel
 
 
 @pytest.mark.parametrize("group", ["model", "task", "encode", "callbacks", "paths"])

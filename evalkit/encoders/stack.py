@@ -97,8 +97,8 @@ class LazyBackend:
             t0 = time.perf_counter()
             try:
                 self.loaded = self._build()
-            except EvalkitError:
-                raise
+            except EvalkitError as exc:  # e.g. a dead server: its message already says what and where
+                raise ModelLoadError(str(exc)) from exc
             except Exception as exc:  # one clear line for the user; the traceback goes to the failure records
                 raise ModelLoadError(f"model {self.cfg.name!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
             self.load_seconds = time.perf_counter() - t0

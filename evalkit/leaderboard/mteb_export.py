@@ -26,11 +26,12 @@ def write_mteb_layout(lb: Leaderboard, out_dir: Path) -> list[Path]:
             continue
         model = models[cell.model]
         revision = model.revision or NO_REVISION
-        folder = Path(out_dir) / "results" / safe_name(model.name) / safe_name(revision)
+        name = model.variant_id or model.name  # one mteb model per variant: never two configs in one folder
+        folder = Path(out_dir) / "results" / safe_name(name) / safe_name(revision)
         folder.mkdir(parents=True, exist_ok=True)
         meta = folder / "model_meta.json"
         if not meta.exists():
-            atomic_write_json(meta, _model_meta(model.name, revision, model.dimension, model.max_tokens))
+            atomic_write_json(meta, _model_meta(name, revision, model.dimension, model.max_tokens))
         target = folder / Path(cell.result_file).name
         if Path(cell.result_file).resolve() != target.resolve():
             tmp = target.with_name(f".{target.name}.tmp")
