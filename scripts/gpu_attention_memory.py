@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from evalkit.encoders.base import Role  # noqa: E402
-from evalkit.encoders.registry import build_encoder, validate_model_config  # noqa: E402
+from evalkit.encoders.stack import build_backend as build_encoder  # noqa: E402
+from evalkit.schema import validate_model_config  # noqa: E402
 from tests.fixtures.tiny_qwen3 import make_tiny_qwen3  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def peak_mb(encoder, n_tokens: int) -> tuple[int, float | str]:
     vocab = len(encoder.tokenizer)
     ids = [100 + i % (vocab - 200) for i in range(n_tokens - 1)]  # stay inside the tiny vocabulary
     text = encoder.tokenizer.decode(ids)
-    real = encoder.token_lengths([text])[0]
+    real = encoder.view.lengths([text])[0]
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()

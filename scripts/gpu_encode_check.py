@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from evalkit.encoders.base import Role  # noqa: E402
-from evalkit.encoders.registry import build_encoder, validate_model_config  # noqa: E402
+from evalkit.encoders.stack import build_backend as build_encoder  # noqa: E402
+from evalkit.schema import validate_model_config  # noqa: E402
 from tests.fixtures.tiny_qwen3 import make_tiny_qwen3, raw_data_dir  # noqa: E402
 
 N_TEXTS = 96

@@ -35,11 +35,10 @@ def main() -> int:
 
     import torch
 
-    from evalkit.callbacks.profiler import Profiler
-    from evalkit.encoders.registry import validate_model_config
     from evalkit.perf.report import load_perf_results, markdown_tables, write_report
-    from evalkit.runner import Job, run
-    from evalkit.tasks.registry import TaskConfig
+    from evalkit.profiling.profiler import Profiler
+    from evalkit.runner import run
+    from evalkit.schema import EncodeConfig, Job, PathsConfig, TaskConfig, validate_model_config
     from tests.fixtures.tiny_qwen3 import make_tiny_qwen3
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -63,18 +62,13 @@ def main() -> int:
             "short_repeats": 20, "point_budget_s": 8.0}
     checks: list[tuple[str, bool, str]] = []
     for model in models:
-        job = Job(
-            model=validate_model_config(model),
-            tasks=TaskConfig(names=["perf"], perf=perf),
-            results_dir=out / "results",
-            raw_data_dir=raw,
-            overwrite=True,
-        )
+        job = Job(model=validate_model_config(model), task=TaskConfig(names=["perf"], perf=perf),
+                  paths=PathsConfig(root=str(out), raw_data=str(raw)), encode=EncodeConfig(cache="off"), overwrite=True)
         [record] = run(job, [Profiler()])
         if record.status != "ok":
             checks.append((f"{model['name']}: perf task ran", False, record.error or record.status))
             continue
-        prof = record.evalkit["profile"]
+        prof = record.result.evalkit.profile
         gpu = prof.get("gpu_memory") or {}
         if args.device.startswith("cuda"):
             checks.append((f"{model['name']}: profiler GPU peak recorded", (gpu.get("peak_allocated_mb") or 0) > 0,

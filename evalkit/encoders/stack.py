@@ -187,3 +187,11 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
         encoder = ChunkingEncoder(encoder, stats, overlap=encode_cfg.chunk_overlap, pooling=encode_cfg.chunk_pooling,
                                   window_tokens=encode_cfg.chunk_tokens)
     return EncoderStack(encoder=encoder, backend=backend, stats=stats, cache=cache)
+
+
+def build_backend(model_cfg, hooks: Hooks = NO_HOOKS, batching=None):
+    """A backend alone, loaded now, without cache or wrappers (scripts, benchmarks, tests)."""
+    module = backend_module(model_cfg.backend)
+    if model_cfg.backend == "openai_compat":
+        return module.build(model_cfg, hooks)
+    return module.build(model_cfg, hooks, batching)
