@@ -1,3 +1,5 @@
 """evalkit — reproducible evaluation of text-embedding models on top of mteb."""
 
-__version__ = "0.1.0"
+from evalkit.version import __version__, version_line
+
+__all__ = ["__version__", "version_line"]
