@@ -38,6 +38,7 @@ $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_SPEC)
+	$(PIP) uninstall -q -y evalkit 2>/dev/null || true  # the distribution's old name (now embedding-evalkit)
 	$(PIP) install -q -e ".[test]"
 	touch $@
 
