@@ -39,12 +39,13 @@ def _install_kind(dist: metadata.Distribution) -> str | None:
 
 
 def _find() -> tuple[str, str | None]:
-    try:
-        dist = metadata.distribution(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return SOURCE_VERSION, None
-    kind = _install_kind(dist)
-    return (dist.version, kind) if kind else (SOURCE_VERSION, None)
+    # Every distribution of that name on sys.path: a checkout's own *.egg-info (found first
+    # when Python runs from the checkout) is skipped for the install that really holds the code.
+    for dist in metadata.distributions(name=DISTRIBUTION):
+        kind = _install_kind(dist)
+        if kind:
+            return dist.version, kind
+    return SOURCE_VERSION, None
 
 
 __version__, INSTALL_KIND = _find()
