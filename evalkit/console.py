@@ -26,6 +26,12 @@ class ConsoleFilter(logging.Filter):
 
 def setup(verbose: bool = False) -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:  # datasets' "Standardizing text corpus format" bars inside mteb
+        import datasets
+
+        datasets.disable_progress_bars()
+    except ImportError:  # pragma: no cover
+        pass
     try:  # transformers logs through its own stderr handler: send its records to ours instead
         from transformers.utils import logging as tlog
 

@@ -27,6 +27,16 @@ class JobInfo:
 
 
 @dataclass
+class EncodeProgress:
+    role: str  # query | document | symmetric
+    done: int  # texts with a vector so far in this encode call
+    total: int
+    cached: int  # of done: answered by the embedding cache
+    started: float  # time.perf_counter() at the call's start
+    finished: bool = False
+
+
+@dataclass
 class TaskRecord:
     """One (model, task) outcome of a run."""
 
@@ -54,6 +64,9 @@ class Callback:
     def on_task_start(self, job: JobInfo, task: Task) -> None: ...
 
     def on_batch_end(self, report: BatchReport) -> None: ...
+
+    def on_encode_progress(self, progress: EncodeProgress) -> None:
+        """Texts done of one encode call (cache hits included), as batches stream up."""
 
     def task_figures(self, job: JobInfo, task: Task) -> dict[str, Any]:
         return {}
@@ -84,6 +97,10 @@ class CallbackList(Callback):
     def on_batch_end(self, report):
         for cb in self.callbacks:
             cb.on_batch_end(report)
+
+    def on_encode_progress(self, progress):
+        for cb in self.callbacks:
+            cb.on_encode_progress(progress)
 
     def task_figures(self, job, task):
         out: dict[str, Any] = {}

@@ -3,6 +3,7 @@
 Outermost first::
 
     ChunkingEncoder (encode.long_docs=chunk)      long texts become windows
+    ProgressEncoder                               texts done, for the progress display
     CachedEncoder   (encode.cache=read|readwrite) only misses go further down
     DedupEncoder    (encode.dedup)                each distinct text once
     backend         (st | hf | openai_compat; token-budget batching inside local backends)
@@ -183,6 +184,10 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
         path = cache_path(encode_cfg, cache_dir)
         cache = EmbeddingCache(path, encode_cfg.cache, stats=stats)
         encoder = CachedEncoder(encoder, cache, model_identity(model_cfg), commit_s=encode_cfg.cache_commit_s)
+    if hasattr(hooks, "on_encode_progress"):
+        from evalkit.encoders.progress import ProgressEncoder
+
+        encoder = ProgressEncoder(encoder, hooks, stats)
     if encode_cfg.long_docs == "chunk":
         encoder = ChunkingEncoder(encoder, stats, overlap=encode_cfg.chunk_overlap, pooling=encode_cfg.chunk_pooling,
                                   window_tokens=encode_cfg.chunk_tokens)
