@@ -42,8 +42,36 @@ class MtebTask(Task):
                                show_progress_bar=False, raise_error=True)
         task_result = result.task_results[0]
         items = self._items(pred_dir / self.mteb_task.prediction_file_name)
-        return TaskOutput(task_result=task_result_json(task_result), main_score=float(task_result.get_score()),
-                          items=items, extra=dict(self.extra))
+        out = TaskOutput(task_result=task_result_json(task_result), main_score=float(task_result.get_score()),
+                         items=items, extra=dict(self.extra))
+        if self.type == "Retrieval":
+            self._length_figures(out, ctx)
+        return out
+
+    def _length_figures(self, out: TaskOutput, ctx: EvalContext) -> None:
+        """Documents' lengths in the model's own tokens, quality by length, effective length."""
+        from evalkit.encoders.base import Role
+        from evalkit.tasks import by_length as bl
+
+        view = ctx.backend.tokenizer_view() if ctx.backend is not None else None
+        if view is not None:
+            count, tokenizer = (lambda texts: view.lengths(view.prepare(texts, role=Role.DOCUMENT))), "the model's own"
+        else:  # an endpoint: no tokenizer here; Qwen3's vocabulary stands in, and says so
+            count, tokenizer = reference_counter(), "reference (Qwen3's tokenizer.json; the model's own is on the server)"
+        lengths = bl.document_lengths(self.mteb_task, count)
+        max_tokens = ctx.backend.meta.max_tokens if ctx.backend is not None else None
+        out.extra["doc_lengths"] = {"tokenizer": tokenizer, "subsets": bl.length_summary(lengths, max_tokens)}
+        if out.items is not None:
+            qrels = {s: self.mteb_task.dataset[s][split]["relevant_docs"]
+                     for s in self.mteb_task.hf_subsets for split in self.mteb_task.eval_splits}
+            out.extra["by_length"] = bl.by_length(out.items, qrels, lengths)
+        scores = [(e.get("hf_subset"), e.get("main_score")) for entries in out.task_result["scores"].values() for e in entries]
+        curve = bl.length_curve(scores)
+        if curve is not None:
+            out.extra["effective_length"] = {
+                "tokens": bl.effective_length(curve), "curve": {str(k): v for k, v in sorted(curve.items())},
+                "rule": f"longest tested length scoring >= {bl.EFFECTIVE_SHARE:.0%} of the score at {min(curve)} tokens",
+            }
 
     def _items(self, path) -> TaskItems | None:
         from evalkit.tasks.mteb_items import subset_items
@@ -64,6 +92,16 @@ class MtebTask(Task):
                     return None
                 subsets.append(items)
         return TaskItems(task=self.name, main_metric=self.main_metric, subsets=subsets) if subsets else None
+
+
+def reference_counter():
+    """Token counts in Qwen3's vocabulary (the reference tokenizer of the long-context tasks)."""
+    from evalkit.data.stats import token_counts, tokenizers_available
+
+    path = tokenizers_available().get("qwen")
+    if path is None:
+        return lambda texts: [len(t) for t in texts]  # pragma: no cover - a test dependency ships it
+    return lambda texts: [int(n) for n in token_counts(list(texts), path)]
 
 
 def task_result_json(task_result) -> dict[str, Any]:
