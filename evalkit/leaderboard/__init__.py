@@ -22,18 +22,18 @@ FORMATS = ("json", "md", "html", "png")
 
 def write_outputs(lb: Leaderboard, out_json: Path, formats=FORMATS, mteb_dir: Path | None = None) -> dict[str, Path]:
     """Write the chosen formats beside ``out_json`` (same stem), each atomically."""
-    from evalkit.results import atomic_write_text
+    from evalkit.results import atomic_write_bytes, atomic_write_text
 
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown leaderboard format(s) {sorted(unknown)}; valid: {', '.join(FORMATS)}")
     out_json = Path(out_json)
     written: dict[str, Path] = {}
-    png = None
+    png = lengths = None
     if "png" in formats or "html" in formats:
-        from evalkit.leaderboard.plot import to_png
+        from evalkit.leaderboard.plot import length_png, to_png
 
-        png = to_png(lb)
+        png, lengths = to_png(lb), length_png(lb)
     if "json" in formats:
         atomic_write_text(out_json, lb.model_dump_json(indent=2) + "\n")
         written["json"] = out_json
@@ -46,26 +46,16 @@ def write_outputs(lb: Leaderboard, out_json: Path, formats=FORMATS, mteb_dir: Pa
         from evalkit.leaderboard.html import to_html
 
         written["html"] = out_json.with_suffix(".html")
-        atomic_write_text(written["html"], to_html(lb, plot_png=png))
+        atomic_write_text(written["html"], to_html(lb, plot_png=png, length_png=lengths))
     if "png" in formats and png is not None:
         written["png"] = out_json.with_suffix(".png")
-        tmp = written["png"].with_name(f".{written['png'].name}.tmp")
-        tmp.write_bytes(png)
-        tmp.replace(written["png"])
-    _readable(written.values())
+        atomic_write_bytes(written["png"], png)
+        if lengths is not None:
+            written["by_length_png"] = out_json.with_name(out_json.stem + "_by_length.png")
+            atomic_write_bytes(written["by_length_png"], lengths)
     if mteb_dir is not None:
         from evalkit.leaderboard.mteb_export import write_mteb_layout
 
         write_mteb_layout(lb, mteb_dir)
         written["mteb"] = Path(mteb_dir)
     return written
-
-
-def _readable(paths) -> None:
-    """Atomic writes go through mkstemp (mode 0600); a leaderboard is meant to be shared."""
-    import os
-
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in paths:
-        os.chmod(path, 0o666 & ~umask)

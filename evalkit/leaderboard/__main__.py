@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from evalkit.errors import EvalkitError
 from evalkit.leaderboard import FORMATS, build_leaderboard, write_outputs
+from evalkit.leaderboard.markdown import console_summary
 from evalkit.leaderboard.schema import SCHEMA_VERSION, json_schema_text
 
 EPILOG = f"""\
@@ -16,12 +18,15 @@ folders may be any mix of
                     results folder each job used; a pair whose job was killed shows as missing
   anything above    e.g. outputs/ (searched recursively)
 
-every (model, task) pair is a cell: ok (mteb's score of the result file), failed (with the
-reason from the failure record) or missing; never a zero. Means and ranks cover models
-with every task ok.
+every (model variant, task) pair is a cell: ok (mteb's score of the result file, with a 95%
+bootstrap interval from its per-query scores), failed (with the reason from the failure
+record) or missing; never a zero. Means and ranks cover models with every task ok. Every pair
+of models (or every model against --baseline) is compared per task: paired difference with its
+interval, paired permutation p-value, Holm-corrected, win/tie/loss counts.
 
 examples:
   python -m evalkit.leaderboard outputs/results --out leaderboard.json
+  python -m evalkit.leaderboard outputs/results --baseline qwen3_0_6b --out leaderboard.json
   python -m evalkit.leaderboard outputs/multirun/2026-01-31_10-00-00 --out lb.json --formats json,html
   python -m evalkit.leaderboard outputs/results --out lb.json --mteb-dir mteb_cache
       # then: mteb.ResultCache(cache_path="mteb_cache").load_results(include_remote=False)
@@ -45,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"comma-separated subset of {','.join(FORMATS)} (default: all)")
     p.add_argument("--mteb-dir", type=Path, default=None,
                    help="also copy the ok results into mteb's results-folder layout under this folder")
+    p.add_argument("--baseline", default=None,
+                   help="compare every model with this one (a model id of the board, or a config name that names "
+                        "exactly one row); default: every pair of models")
     p.add_argument("--quiet", action="store_true", help="do not print the Markdown table")
     p.add_argument("--print-schema", action="store_true", help="print the JSON Schema of leaderboard.json and exit")
     return p.parse_args(argv)
@@ -60,15 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     try:
-        lb = build_leaderboard(args.folders)
+        lb = build_leaderboard(args.folders, baseline=args.baseline)
         written = write_outputs(lb, args.out, formats=formats, mteb_dir=args.mteb_dir)
-    except (FileNotFoundError, LookupError, ValueError) as exc:
+    except (FileNotFoundError, LookupError, ValueError, EvalkitError) as exc:
         print(f"evalkit.leaderboard: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
-        from evalkit.leaderboard.markdown import to_markdown
-
-        print(to_markdown(lb).split("\n## ")[0])  # the ranking table and failure reasons
+        print(console_summary(lb))
     for w in lb.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print("written: " + ", ".join(str(p) for p in written.values()))

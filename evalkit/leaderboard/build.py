@@ -19,6 +19,7 @@ import evalkit
 from evalkit.leaderboard.scan import Pair, Scan, scan
 from evalkit.leaderboard.schema import (
     Cell,
+    LengthBucket,
     Leaderboard,
     ModelEntry,
     ModelSummary,
@@ -93,11 +94,14 @@ def _cell(key: tuple[str, str], pair: Pair, warnings: list[str]) -> Cell:
                         result_file=str(pair.result_file))
         subsets = [SubsetScore(split=sp, subset=sub, languages=langs, main_score=sc)
                    for sp, sub, langs, sc in record.subset_scores()]
+        extra = block.extra or {}
+        buckets = (extra.get("by_length") or {}).get("buckets")
         return Cell(
             model=model, task=task, status="ok", main_score=score, error=None, rank=None, subsets=subsets,
             config_hash=block.config_hash, fingerprint=block.task.fingerprint, date=block.date,
             device=_device(block), evaluation_seconds=block.wall_seconds.get("task"), profile=block.profile,
-            result_file=str(pair.result_file),
+            result_file=str(pair.result_file), effective_length=(extra.get("effective_length") or {}).get("tokens"),
+            by_length=[LengthBucket(**b) for b in buckets] if buckets else None,
         )
     if pair.failure is not None:
         f = pair.failure

@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import html
 
-from evalkit.leaderboard.markdown import fmt_score, fmt_speed
+from evalkit.leaderboard.compare import half_width, significance_marker
+from evalkit.leaderboard.html_sections import STYLE as SECTION_STYLE
+from evalkit.leaderboard.html_sections import by_length_section, significance_matrices
+from evalkit.leaderboard.markdown import LEGEND, baseline_comparisons, fmt_score, fmt_speed
 from evalkit.leaderboard.schema import Cell, Leaderboard
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
@@ -95,13 +98,18 @@ def _th(label: str, col: str, *, text: bool = False, default: str = "desc", titl
     return f'<th class="{cls}" data-col="{e(col)}" data-default="{default}"{tip}>{e(label)}</th>'
 
 
-def _score_td(cell: Cell, best: float | None, reasons: list[str]) -> str:
+
+def _score_td(cell: Cell, best: float | None, reasons: list[str], comp=None) -> str:
     if cell.status == "ok":
         if cell.main_score is None:
             return '<td data-sort="">ok</td>'
         cls = ' class="best"' if best is not None and cell.main_score == best else ""
         tip = f"rank {cell.rank}; {cell.result_file}" if cell.rank else (cell.result_file or "")
-        return f'<td{cls} data-sort="{cell.main_score!r}" title="{e(tip)}">{fmt_score(cell.main_score)}</td>'
+        hw = half_width(cell)
+        if hw is not None:
+            tip = f"95% CI [{fmt_score(cell.ci_low)}, {fmt_score(cell.ci_high)}]; " + tip
+        text = fmt_score(cell.main_score) + (f" <small>±{100 * hw:.2f}</small>" if hw is not None else "")
+        return f'<td{cls} data-sort="{cell.main_score!r}" title="{e(tip)}">{text}{e(significance_marker(comp))}</td>'
     reasons.append(f"{cell.model} on {cell.task}: {cell.error}")
     return (f'<td class="{cell.status}" data-sort="" title="{e(cell.error)}">{cell.status.upper()} '
             f'<sup>[{len(reasons)}]</sup></td>')
@@ -120,8 +128,10 @@ def _simple_table(header: list[str], rows: list[list[str]], text_cols: int = 1) 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalkit leaderboard") -> str:
+def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalkit leaderboard",
+            length_png: bytes | None = None) -> str:
     cells = {(c.model, c.task): c for c in lb.cells}
+    against = baseline_comparisons(lb)
     reasons: list[str] = []
     best = {t.name: max((c.main_score for c in lb.cells if c.task == t.name and c.status == "ok" and c.main_score is not None), default=None)
             for t in lb.tasks}
@@ -138,7 +148,8 @@ def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalki
                 else f'<td class="incomplete" data-sort="" title="incomplete: no mean over all tasks; in brackets the mean over ok tasks">'
                      f'{"(" + fmt_score(s.mean_available) + ")" if s.mean_available is not None else "incomplete"}</td>')
         tds = [_num_td(s.rank, str(s.rank or "-")), f'<td class="text" data-sort="{e(s.model)}">{e(s.model)}</td>', mean]
-        tds += [_score_td(cells[(s.model, t.name)], best[t.name], reasons) for t in lb.tasks]
+        tds += [_score_td(cells[(s.model, t.name)], best[t.name], reasons, against.get((s.model, t.name)))
+                for t in lb.tasks]
         tds += [_num_td(s.speed.tokens_per_s, fmt_speed(s.speed.tokens_per_s)),
                 _num_td(s.speed.batch_latency_p50_ms, fmt_speed(s.speed.batch_latency_p50_ms, 1))]
         if perf:
@@ -149,7 +160,7 @@ def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalki
 
     parts = [
         f"<h1>{e(title)}</h1>",
-        '<p class="note">mteb main scores &times; 100. Click a column to sort. The mean covers models with every '
+        f'<p class="note">{e(LEGEND)} Click a column to sort. The mean covers models with every '
         "task ok; a failed or missing run is shown with its reason, never as a score.</p>",
         board,
     ]
@@ -157,7 +168,10 @@ def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalki
         parts.append('<h2>No score</h2><ol class="reasons">' + "".join(f"<li>{e(r)}</li>" for r in reasons) + "</ol>")
     if plot_png:
         data = base64.b64encode(plot_png).decode()
-        parts.append(f'<h2>Quality vs speed</h2><img class="plot" alt="mean score vs tokens per second" src="data:image/png;base64,{data}">')
+        parts.append(f'<h2>Scores with 95% intervals, and quality vs speed</h2><img class="plot" alt="scores with confidence '
+                     f'intervals; mean score vs tokens per second" src="data:image/png;base64,{data}">')
+    parts.append(significance_matrices(lb))
+    parts.append(by_length_section(lb, length_png))
     types = sorted({k for s in lb.summary for k in s.by_type})
     if types:
         parts.append("<h2>Mean per task type</h2>" + _simple_table(["model"] + types, [[s.model] + [fmt_score(s.by_type.get(k)) for k in types] for s in lb.summary]))
@@ -187,7 +201,7 @@ def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalki
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f"<title>{e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
+        f"<title>{e(title)}</title><style>{STYLE}{SECTION_STYLE}</style></head>\n<body>\n"
         + "\n".join(parts)
         + f"\n<script>{SCRIPT}</script>\n</body></html>\n"
     )

@@ -67,7 +67,7 @@ class LeaderboardCallback(Callback):
 
     def _build(self, sweep_dir: Path) -> None:
         from evalkit.leaderboard import build_leaderboard, write_outputs
-        from evalkit.leaderboard.markdown import to_markdown
+        from evalkit.leaderboard.markdown import console_summary
 
         if not any(sweep_dir.rglob(MANIFEST_NAME)):
             log.warning("no job manifests under %s: no leaderboard", sweep_dir)
@@ -77,7 +77,7 @@ class LeaderboardCallback(Callback):
         written = write_outputs(lb, sweep_dir / self.filename, formats=self.formats,
                                 mteb_dir=Path(self.mteb_dir) if self.mteb_dir else None)
         if self.print_table:
-            print("\n" + to_markdown(lb).split("\n## ")[0])
+            print("\n" + console_summary(lb))
         for w in lb.warnings:
             log.warning("leaderboard: %s", w)
         log.info("leaderboard: %s", ", ".join(str(p) for p in written.values()))

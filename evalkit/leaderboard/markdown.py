@@ -3,18 +3,72 @@ failure reasons as footnotes, provenance. A failed cell reads "FAILED [n]", neve
 
 from __future__ import annotations
 
-from evalkit.leaderboard.schema import Cell, Leaderboard
+from evalkit.leaderboard.compare import half_width, significance_marker
+from evalkit.leaderboard.schema import Cell, Comparison, Leaderboard
+
+LEGEND = ("Scores are mteb main scores x 100; ± is half the 95% bootstrap confidence interval (queries / items "
+          "resampled within each subset). Against the baseline: * significantly better, † significantly worse, "
+          "= no significant difference (paired permutation test, Holm-corrected p < 0.05).")
 
 
 def fmt_score(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def cell_text(cell: Cell, notes: list[str]) -> str:
+def fmt_p(p: float | None) -> str:
+    return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def cell_text(cell: Cell, notes: list[str], comp: Comparison | None = None) -> str:
     if cell.status == "ok":
-        return fmt_score(cell.main_score) if cell.main_score is not None else "ok"
+        if cell.main_score is None:
+            return "ok"
+        hw = half_width(cell)
+        return fmt_score(cell.main_score) + (f" ±{100 * hw:.2f}" if hw is not None else "") + significance_marker(comp)
     notes.append(f"{cell.model} on {cell.task}: {cell.error}")
     return f"{cell.status.upper()} [{len(notes)}]"
+
+
+def baseline_comparisons(lb: Leaderboard) -> dict[tuple[str, str], Comparison]:
+    return {(c.model_a, c.task): c for c in lb.comparisons if lb.baseline and c.model_b == lb.baseline}
+
+
+def comparison_lines(lb: Leaderboard) -> list[str]:
+    if not lb.comparisons:
+        return []
+    lines = ["", "## Paired comparisons", "",
+             "Difference of main scores (a - b) x 100 with its 95% paired-bootstrap interval; two-sided paired "
+             "permutation test over the items both models answered, Holm-corrected within each task; W/T/L: items "
+             "where a scores higher / the same / lower.", ""]
+    rows = []
+    for c in lb.comparisons:
+        diff = "-" if c.diff is None else f"{100 * c.diff:+.2f}"
+        ci = "" if c.ci_low is None else f" [{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}]"
+        wtl = "-" if c.wins is None else f"{c.wins}/{c.ties}/{c.losses}"
+        rows.append([c.task, c.model_a, c.model_b, diff + ci, fmt_p(c.p_value), fmt_p(c.p_holm),
+                     {True: "yes", False: "no", None: "-"}[c.significant], wtl, str(c.n or "-"), c.note or ""])
+    return lines + _table(["task", "a", "b", "a - b", "p", "p (Holm)", "significant", "W/T/L", "n", "note"], rows)
+
+
+def length_lines(lb: Leaderboard) -> list[str]:
+    cells = [c for c in lb.cells if c.by_length]
+    if not cells:
+        return []
+    lines = ["", "## Quality by document length", "",
+             "Main score x 100 of the queries whose relevant document has this many tokens (the model's own "
+             "tokenizer); in brackets the number of queries.", ""]
+    for task in sorted({c.task for c in cells}):
+        labels = [b.bucket for b in next(c for c in cells if c.task == task).by_length]
+        rows = [[c.model] + [f"{fmt_score(b.score)} ({b.queries})" if b.queries else "-" for b in c.by_length]
+                for c in cells if c.task == task]
+        lines += [f"### {task}", ""] + _table(["model"] + labels, rows) + [""]
+    effective = [c for c in lb.cells if c.effective_length is not None]
+    if effective:
+        lines += ["## Effective context length", "",
+                  "The longest tested length whose score is at least 90% of the score at the shortest length.", ""]
+        lines += _table(["model", "task", "effective length (tokens)"],
+                        [[c.model, c.task, f"{c.effective_length:,}"] for c in effective])
+    return lines
 
 
 def fmt_speed(value: float | None, digits: int = 0) -> str:
@@ -30,6 +84,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def to_markdown(lb: Leaderboard) -> str:
     cells = {(c.model, c.task): c for c in lb.cells}
+    against = baseline_comparisons(lb)
     notes: list[str] = []
     tasks = [t.name for t in lb.tasks]
     perf = any(s.speed.latency_1k_ms is not None for s in lb.summary)
@@ -43,15 +98,18 @@ def to_markdown(lb: Leaderboard) -> str:
             mean = "incomplete" + (f" ({fmt_score(s.mean_available)} over ok tasks)" if s.mean_available is not None else "")
         rows.append(
             [str(s.rank or "-"), s.model, mean]
-            + [cell_text(cells[(s.model, t)], notes) for t in tasks]
+            + [cell_text(cells[(s.model, t)], notes, against.get((s.model, t))) for t in tasks]
             + [fmt_speed(s.speed.tokens_per_s), fmt_speed(s.speed.batch_latency_p50_ms, 1)]
             + ([fmt_speed(s.speed.latency_1k_ms, 1)] if perf else [])
         )
-    lines = ["# Leaderboard", "", "Scores are mteb main scores x 100. The mean covers models with every task ok.", ""]
+    lines = ["# Leaderboard", "", LEGEND + " The mean covers models with every task ok."
+             + (f" Baseline: {lb.baseline}." if lb.baseline else ""), ""]
     lines += _table(header, rows)
     if notes:
         lines += ["", "**No score:**", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)]
 
+    lines += comparison_lines(lb)
+    lines += length_lines(lb)
     types = sorted({k for s in lb.summary for k in s.by_type})
     if types:
         lines += ["", "## Mean per task type", ""]
@@ -86,3 +144,8 @@ def to_markdown(lb: Leaderboard) -> str:
     if lb.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in lb.warnings]
     return "\n".join(lines) + "\n"
+
+
+def console_summary(lb: Leaderboard) -> str:
+    """What a sweep prints at its end: the ranking (scores ± CI), failure reasons, comparisons."""
+    return "\n".join([to_markdown(lb).split("\n## ")[0].rstrip(), *comparison_lines(lb)])

@@ -1,8 +1,10 @@
-"""Leaderboard -> PNG: mean main score against encoding speed (tokens/s from the profiler).
+"""Leaderboard -> PNG: every task's scores with their 95% bootstrap intervals (whiskers),
+and the mean main score against encoding speed (tokens/s from the profiler).
 
 Complete models are filled dots; a model with failed or missing tasks is a hollow dot at
-its mean over ok tasks, labelled "incomplete". Without any profile figures the plot falls
-back to a bar chart of the means and says why.
+its mean over ok tasks, labelled "incomplete". Without any profile figures the speed panel
+falls back to a bar chart of the means and says why. ``length_png``: score by document
+length, one line per model, for the retrieval tasks that record it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def to_png(lb: Leaderboard, dpi: int = 120) -> bytes:
         if x is not None and y is not None and u == unit:
             points.append((s, x, 100 * y))
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=dpi)
+    fig, (ax_ci, ax) = plt.subplots(1, 2, figsize=(13, 4.8), dpi=dpi, gridspec_kw={"width_ratios": [1.2, 1]})
+    _scores_with_intervals(ax_ci, lb)
     if points:
         for s, x, y in points:
             ax.scatter([x], [y], s=70, facecolors="tab:blue" if s.complete else "none", edgecolors="tab:blue", zorder=3)
@@ -58,8 +61,65 @@ def to_png(lb: Leaderboard, dpi: int = 120) -> bytes:
         ax.barh([r[0] for r in rows][::-1], [r[1] for r in rows][::-1], color="tab:blue")
         ax.set_xlabel("mean main score x 100")
         ax.set_title("Mean score (no profile figures in the results: run with the profiler callback for speed)", fontsize=10)
+    return _png(fig)
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def _scores_with_intervals(ax, lb: Leaderboard) -> None:
+    """One group per task, one dot per model, whiskers = the 95% bootstrap interval."""
+    models = [s.model for s in lb.summary]
+    tasks = [t.name for t in lb.tasks]
+    cells = {(c.model, c.task): c for c in lb.cells}
+    width = 0.8 / max(1, len(models))
+    for j, model in enumerate(models):
+        xs, ys, lo, hi = [], [], [], []
+        for i, task in enumerate(tasks):
+            c = cells.get((model, task))
+            if c is None or c.status != "ok" or c.main_score is None:
+                continue
+            xs.append(i - 0.4 + width * (j + 0.5))
+            ys.append(100 * c.main_score)
+            low, high = (c.ci_low, c.ci_high) if c.ci_low is not None else (c.main_score, c.main_score)
+            lo.append(100 * (c.main_score - low))
+            hi.append(100 * (high - c.main_score))
+        if xs:
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=model)
+    ax.set_xticks(range(len(tasks)), tasks, rotation=15, fontsize=8)
+    ax.set_ylabel("main score x 100")
+    ax.set_title("Scores with 95% bootstrap intervals", fontsize=11)
+    ax.grid(True, axis="y", alpha=0.3)
+    if models:
+        ax.legend(fontsize=7)
+
+
+def length_png(lb: Leaderboard, dpi: int = 110) -> bytes | None:
+    """Score vs relevant-document length, one panel per task, one line per model."""
+    cells = [c for c in lb.cells if c.by_length]
+    if not cells:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({c.task for c in cells})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), dpi=dpi, squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for c in (c for c in cells if c.task == task):
+            pts = [(b.bucket, 100 * b.score) for b in c.by_length if b.score is not None]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=c.model)
+        ax.set_title(f"{task}: score by document length", fontsize=10)
+        ax.set_xlabel("relevant document length (model tokens)")
+        ax.set_ylabel("main score x 100")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    return _png(fig)

@@ -61,6 +61,13 @@ class SubsetScore(_Strict):
     main_score: float | None
 
 
+class LengthBucket(_Strict):
+    bucket: str = Field(description="Relevant-document length in the model's tokens: ≤512, 512–2k, 2k–8k, 8k–32k, >32k.")
+    queries: int
+    score: float | None = Field(description="Weighted mean of the queries' main-metric values in this bucket (null when empty).")
+    weight: float = Field(description="Share of the task score: the buckets' weighted scores sum to main_score.")
+
+
 class Cell(_Strict):
     model: str = Field(description="ModelEntry.id")
     task: str = Field(description="TaskEntry.name")
@@ -72,6 +79,8 @@ class Cell(_Strict):
     ci_high: float | None = Field(None, description="Upper end of that interval.")
     n_items: int | None = Field(None, description="Per-item scores behind the interval (queries, pairs, sentences, test items).")
     ci_note: str | None = Field(None, description="Why there is no interval (e.g. no per-item scores: a result from an older evalkit or from mteb).")
+    effective_length: int | None = Field(None, description="Long-context tasks (one subset per length): the longest tested length scoring >= 90% of the shortest length's score.")
+    by_length: list[LengthBucket] | None = Field(None, description="Retrieval: the score by relevant-document length in the model's tokens (buckets weighted as in the task score).")
     subsets: list[SubsetScore] = Field(default_factory=list, description="Main score per split and subset.")
     config_hash: str | None = None
     fingerprint: str | None = None
