@@ -18,13 +18,11 @@ def main(cfg) -> float | None:
     from omegaconf import OmegaConf
 
     from evalkit import console, runner
-    from evalkit.schema import job_config
 
     console.setup(verbose=bool(cfg.get("verbose", False)))
     try:
-        raw = OmegaConf.to_container(cfg, resolve=True)
-        job = job_config({k: v for k, v in raw.items() if k not in ENTRY_KEYS})
-        save_redacted_config(raw)
+        job = job_from_config(cfg)
+        save_redacted_config(OmegaConf.to_container(cfg, resolve=True))
         records = runner.run(job, callbacks_from_config(cfg), variant=hydra_variant(job))
     except EvalkitError as exc:
         if is_multirun():
@@ -36,6 +34,17 @@ def main(cfg) -> float | None:
         sys.exit(130)
     scores = [r.main_score for r in records if r.main_score is not None]
     return sum(scores) / len(scores) if scores else None  # for Hydra sweepers
+
+
+def job_from_config(cfg):
+    """The validated Job of a composed Hydra config (entry-point keys and ``hydra`` left out)."""
+    from omegaconf import OmegaConf
+
+    from evalkit.schema import job_config
+
+    keys = [k for k in cfg.keys() if k not in ENTRY_KEYS]
+    raw = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+    return job_config(raw)
 
 
 def callbacks_from_config(cfg) -> list:

@@ -31,9 +31,10 @@ log = logging.getLogger("evalkit.leaderboard")
 class LeaderboardCallback(Callback):
     def __init__(self, enabled: bool = True, filename: str = "leaderboard.json",
                  formats: list[str] | tuple[str, ...] = ("json", "md", "html", "png"), mteb_dir: str | None = None,
-                 print_table: bool = True, baseline: str | None = None):
+                 print_table: bool = True, baseline: str | None = None, seed_report: bool = False):
         self.enabled = enabled
         self.baseline = baseline
+        self.seed_report = seed_report  # +experiment=seed_compare: the article's table beside the board
         self.filename = filename
         self.formats = tuple(formats)
         self.mteb_dir = mteb_dir
@@ -58,6 +59,28 @@ class LeaderboardCallback(Callback):
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.enabled:
             self._safely(self._reports, Path(str(config.hydra.run.dir)), config)
+            if self.seed_report:
+                self._safely(self._single_seed, Path(str(config.hydra.run.dir)), config)
+
+    def _single_seed(self, run_dir: Path, config: DictConfig) -> None:
+        """A single run of +experiment=seed_compare: the table for its one model."""
+        from evalkit.__main__ import hydra_variant, job_from_config
+        from evalkit.leaderboard import build_leaderboard
+        from evalkit.results import ResultStore
+        from evalkit.runner import resolved
+
+        job = resolved(job_from_config(config))
+        folder = ResultStore(job.paths.results).folder(hydra_variant(job).id, job.model.revision)
+        self._seed(build_leaderboard([folder]), [folder], run_dir)
+
+    def _seed(self, lb, sources: list[Path], folder: Path) -> None:
+        from evalkit.perf.report import load_perf_results
+        from evalkit.reports.seed import to_markdown, write_seed_report
+
+        perf = {f["model"]: f for f in load_perf_results(sources)}
+        paths = write_seed_report(lb, perf, folder)
+        print("\n" + to_markdown(lb, perf))
+        log.info("seed report: %s", ", ".join(str(p) for p in paths.values()))
 
     def _reports(self, folder: Path, config: DictConfig | None = None) -> None:
         """The perf report over this run's or sweep's perf results."""
@@ -78,6 +101,8 @@ class LeaderboardCallback(Callback):
                                 mteb_dir=Path(self.mteb_dir) if self.mteb_dir else None)
         if self.print_table:
             print("\n" + console_summary(lb))
+        if self.seed_report:
+            self._seed(lb, [sweep_dir], sweep_dir)
         for w in lb.warnings:
             log.warning("leaderboard: %s", w)
         log.info("leaderboard: %s", ", ".join(str(p) for p in written.values()))
@@ -105,13 +130,11 @@ class LeaderboardCallback(Callback):
             self._started_at[str(out_dir)] = now
         job_cfg = OmegaConf.masked_copy(config, [k for k in config.keys() if k != "hydra"])
         try:
-            from evalkit.__main__ import ENTRY_KEYS, hydra_variant
+            from evalkit.__main__ import hydra_variant, job_from_config
             from evalkit.runner import resolved
-            from evalkit.schema import job_config
             from evalkit.tasks.index import TaskIndex
 
-            raw = OmegaConf.to_container(job_cfg, resolve=True)
-            job = resolved(job_config({k: v for k, v in raw.items() if k not in ENTRY_KEYS}))
+            job = resolved(job_from_config(config))
             variant = hydra_variant(job)
             manifest.update(
                 model=variant.label,

@@ -44,15 +44,11 @@ def report_for_manifests(folder: Path, config=None) -> dict[str, Path] | None:
     log = logging.getLogger("evalkit.perf")
     sources = [folder]
     if config is not None:  # a single run: its own perf result, wherever its results folder is
-        from omegaconf import OmegaConf
-
-        from evalkit.__main__ import ENTRY_KEYS, hydra_variant
+        from evalkit.__main__ import hydra_variant, job_from_config
         from evalkit.results import ResultStore
         from evalkit.runner import resolved
-        from evalkit.schema import job_config
 
-        raw = OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
-        job = resolved(job_config({k: v for k, v in raw.items() if k not in ENTRY_KEYS}))
+        job = resolved(job_from_config(config))
         if "perf" not in job.task.names:
             return None
         path = ResultStore(job.paths.results).path(hydra_variant(job).id, job.model.revision, "perf")

@@ -1,0 +1,1 @@
+"""Reports built from result files: the seed article's comparison table (``seed``)."""
