@@ -29,8 +29,7 @@ def main(cfg) -> float | None:
             log.error("%s", exc)
             return None  # one failing job of a sweep must not stop the others
         sys.exit(f"evalkit: {exc}")
-    except KeyboardInterrupt:
-        console.interrupted()
+    except KeyboardInterrupt:  # the runner said what was kept
         sys.exit(130)
     scores = [r.main_score for r in records if r.main_score is not None]
     return sum(scores) / len(scores) if scores else None  # for Hydra sweepers

@@ -50,9 +50,3 @@ def setup(verbose: bool = False) -> None:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
             if not any(isinstance(f, ConsoleFilter) for f in handler.filters):
                 handler.addFilter(ConsoleFilter())
-
-
-def interrupted() -> None:
-    logging.getLogger("evalkit").warning(
-        "interrupted: finished results are kept and the embedding cache is committed; rerun the same "
-        "command to finish the rest")

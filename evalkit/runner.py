@@ -77,7 +77,12 @@ def run(job: Job, callbacks: list[Callback] | None = None, *, variant: Variant |
         except BaseException as exc:  # the model or server went away, or Ctrl-C: the rest fail
             finished = {r.task_name for r in records}
             stage = "model_load" if isinstance(exc, ModelLoadError) else "task"
-            if not isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, KeyboardInterrupt):
+                kept = [r for r in records if r.status in ("ok", "skipped")]
+                log.warning("interrupted: %d finished result(s) kept%s; the embedding cache is committed. Rerun the "
+                            "same command to finish the rest.", len(kept),
+                            f" ({', '.join(r.task_name for r in kept)})" if kept else "")
+            else:
                 run_.fail([t.info() for t in todo if t.name not in finished], exc, stage)
             raise
         finally:

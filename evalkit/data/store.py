@@ -158,10 +158,43 @@ def ensure_built(name: str, raw_dir: Path | None, cache_dir: Path | None, *, for
     folder = root / built_folder_name(name)
     meta_path = folder / "build.json"
     if not force and meta_path.exists():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("key") == key:
+        meta = _intact_build(folder, key)
+        if meta is not None:
             return folder, meta
+    try:
+        return _build(name, key, raw_dir, root, folder)
+    except (PermissionError, NotADirectoryError, FileExistsError) as exc:  # before any model loads: name the folder
+        raise DataError(f"cannot write built task data under {root} ({exc.strerror}); set paths.cache_dir "
+                        "(or EVALKIT_CACHE_DIR) to a folder you can write") from None
 
+
+def _intact_build(folder: Path, key: dict) -> dict | None:
+    """build.json for this key, if the files still hash to its fingerprint; else None (rebuild).
+    A half-written or damaged folder (a crash, a disk problem, a hand edit) is named and rebuilt."""
+    import logging
+
+    log = logging.getLogger("evalkit.data")
+    try:
+        meta = json.loads((folder / "build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable build.json (%s); rebuilding", folder, exc)
+        return None
+    if meta.get("key") != key:
+        return None
+    files = [folder / "pairs.jsonl"] if meta.get("kind") == "pairs" else [
+        folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / "test.tsv"]
+    try:
+        ok = files_fingerprint(files, extra=json.dumps(key, sort_keys=True)) == meta.get("fingerprint")
+    except OSError:
+        ok = False
+    if not ok:
+        log.warning("%s: built data is damaged or incomplete (files do not match build.json); rebuilding", folder)
+        return None
+    return meta
+
+
+def _build(name: str, key: dict, raw_dir: Path | None, root: Path, folder: Path) -> tuple[Path, dict]:
+    meta_path = folder / "build.json"
     t0 = time.perf_counter()
     data = run_builder(name, raw_dir)
     root.mkdir(parents=True, exist_ok=True)

@@ -57,19 +57,47 @@ def warn_if_quadratic_attention(config, dtype: str, device: torch.device) -> Non
         )
 
 
+def prepare_texts(cfg: Config, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
+    """The exact strings the model sees (the cache keys on these)."""
+    return format_inputs(texts, role=role, instruction=instruction, instruction_format=cfg.instruction_format,
+                         default_instruction=cfg.default_instruction)
+
+
+def load_tokenizer(cfg: Config):
+    from transformers import AutoTokenizer
+
+    local = Path(cfg.model_id).exists()
+    return AutoTokenizer.from_pretrained(cfg.model_id, revision=None if local else cfg.revision,
+                                         trust_remote_code=cfg.trust_remote_code, padding_side=cfg.padding_side)
+
+
+def eos_suffix(tokenizer, model_id: str) -> tuple[int, ...]:
+    """Recent Qwen3-Embedding revisions append EOS in the tokenizer; older ones did not, and the
+    model card then appended it by hand: () or (eos,), whichever the tokenizer needs."""
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ConfigError(f"{model_id}: tokenizer has no EOS token; last-token pooling needs one")
+    probe = tokenizer("a", add_special_tokens=True)["input_ids"]
+    return () if probe and probe[-1] == eos else (eos,)
+
+
+def load_view(cfg: Config) -> TokenizerView:
+    """The tokenizer alone (for lengths) when every vector is cached and the model never loads."""
+    tokenizer = load_tokenizer(cfg)
+    return TokenizerView(tokenizer, cfg.max_length, lambda texts, **kw: prepare_texts(cfg, texts, **kw),
+                         extra_suffix=eos_suffix(tokenizer, cfg.model_id))
+
+
 class HFEncoder(LocalEncoder):
     def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None):
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
         self.batch_size = cfg.batch_size
         self._device = torch.device(resolve_device(cfg.device))
         dtype = auto_dtype(cfg.device) if cfg.dtype == "auto" else cfg.dtype
-        local = Path(cfg.model_id).exists()
-        revision = None if local else cfg.revision
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            cfg.model_id, revision=revision, trust_remote_code=cfg.trust_remote_code, padding_side=cfg.padding_side
-        )
+        revision = None if Path(cfg.model_id).exists() else cfg.revision
+        self.tokenizer = load_tokenizer(cfg)
         kwargs = {"dtype": resolve_dtype(dtype), "trust_remote_code": cfg.trust_remote_code}
         if cfg.attn_implementation:
             kwargs["attn_implementation"] = cfg.attn_implementation
@@ -78,13 +106,8 @@ class HFEncoder(LocalEncoder):
         hidden = int(self.model.config.hidden_size)
         if cfg.dimension is not None and cfg.dimension > hidden:
             raise ConfigError(f"model {cfg.name}: dimension {cfg.dimension} exceeds the model's hidden size {hidden}")
-        self.eos_id = self.tokenizer.eos_token_id
-        if self.eos_id is None:
-            raise ConfigError(f"{cfg.model_id}: tokenizer has no EOS token; last-token pooling needs one")
-        # Recent Qwen3-Embedding revisions append EOS in the tokenizer; older ones did not,
-        # and the model card then appended it by hand. Do whichever the tokenizer needs.
-        probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
-        self.appends_eos = bool(probe) and probe[-1] == self.eos_id
+        suffix = eos_suffix(self.tokenizer, cfg.model_id)
+        self.eos_id, self.appends_eos = self.tokenizer.eos_token_id, not suffix
         params, weight_bytes = model_size(self.model)
         self.meta = EncoderMeta(
             name=cfg.name, model_id=cfg.model_id, revision=revision, backend="hf", dim=cfg.dimension or hidden,
@@ -93,17 +116,14 @@ class HFEncoder(LocalEncoder):
             extra={"attn_implementation": self.model.config._attn_implementation, "padding_side": cfg.padding_side,
                    "instruction_format": cfg.instruction_format},
         )
-        self.view = TokenizerView(self.tokenizer, cfg.max_length, self.prepare,
-                                  extra_suffix=() if self.appends_eos else (self.eos_id,))
+        self.view = TokenizerView(self.tokenizer, cfg.max_length, self.prepare, extra_suffix=suffix)
         self.fast_ids = self.view.check(self._library_ids, 12) and self.view.check(self._library_ids, cfg.max_length)
 
     def device(self):
         return self._device
 
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
-        """The exact strings the model sees (the cache keys on these)."""
-        return format_inputs(texts, role=role, instruction=instruction, instruction_format=self.cfg.instruction_format,
-                             default_instruction=self.cfg.default_instruction)
+        return prepare_texts(self.cfg, texts, role=role, instruction=instruction)
 
     def _library_ids(self, texts: list[str], limit: int) -> list[list[int]]:
         """transformers' own truncation; over-long inputs lose their tail, never the final EOS."""

@@ -33,6 +33,22 @@ def resolve_model_path(model_id: str) -> str:
     return model_id
 
 
+def prepare_texts(cfg: Config, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
+    """The exact strings the model sees (the cache keys on these); instructions are ignored,
+    a role prefix is prepended (e5: "query: " / "passage: "; symmetric tasks: the query's)."""
+    prefix = cfg.document_prefix if role is Role.DOCUMENT else cfg.query_prefix
+    return [prefix + t for t in texts] if prefix else list(texts)
+
+
+def load_view(cfg: Config) -> TokenizerView:
+    """The tokenizer alone (for lengths) when every vector is cached and the model never loads."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model_id), revision=cfg.revision,
+                                              trust_remote_code=cfg.trust_remote_code)
+    return TokenizerView(tokenizer, cfg.max_length, lambda texts, **kw: prepare_texts(cfg, texts, **kw))
+
+
 class SentenceTransformerEncoder(LocalEncoder):
     def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None):
         import torch
@@ -84,15 +100,8 @@ class SentenceTransformerEncoder(LocalEncoder):
     def device(self):
         return self.model.device
 
-    def _prefix(self, role: Role) -> str:
-        if role is Role.DOCUMENT:
-            return self.cfg.document_prefix
-        return self.cfg.query_prefix  # queries, and symmetric tasks (e5 convention: "query: " both sides)
-
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
-        """The exact strings the model sees (the cache keys on these)."""
-        prefix = self._prefix(role)
-        return [prefix + t for t in texts] if prefix else list(texts)
+        return prepare_texts(self.cfg, texts, role=role, instruction=instruction)
 
     def forward_ids(self, ids: list[list[int]]) -> np.ndarray:
         """ST's module pipeline on padded features built from our ids."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, encode_iter
 from evalkit.errors import ConfigError, EvalkitError, ModelLoadError
+from evalkit.results.files import check_writable_folder
 
 BACKENDS = {
     "sentence_transformers": "evalkit.encoders.sentence_tf",
@@ -117,7 +118,16 @@ class LazyBackend:
                            dtype=getattr(cfg, "dtype", None), extra={"loaded": False})
 
     def tokenizer_view(self):
-        return getattr(self.load(), "tokenizer_view", lambda: None)()
+        """The loaded model's view; before it loads, the tokenizer alone where the backend can
+        (a rerun whose vectors are all cached never loads the model for document lengths)."""
+        if self.loaded is None:
+            load_view = getattr(backend_module(self.cfg.backend), "load_view", None)
+            if load_view is None:
+                return None
+            if getattr(self, "_view", None) is None:
+                self._view = load_view(self.cfg)
+            return self._view
+        return getattr(self.loaded, "tokenizer_view", lambda: None)()
 
     def encode(self, texts, *, role, instruction=None):
         return self.load().encode(texts, role=role, instruction=instruction)
@@ -182,6 +192,9 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
     cache = None
     if encode_cfg.cache != "off":
         path = cache_path(encode_cfg, cache_dir)
+        if encode_cfg.cache == "readwrite":
+            check_writable_folder(path.parent, "the embedding cache",
+                                  "encode.cache_path (or paths.cache_dir), or turn it off with encode.cache=off")
         cache = EmbeddingCache(path, encode_cfg.cache, stats=stats)
         encoder = CachedEncoder(encoder, cache, model_identity(model_cfg), commit_s=encode_cfg.cache_commit_s)
     if hasattr(hooks, "on_encode_progress"):

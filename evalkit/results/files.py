@@ -71,3 +71,18 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return None
+
+
+def check_writable_folder(folder: Path, what: str, fix: str) -> None:
+    """One clear error naming the folder, before any model loads."""
+    import time
+
+    from evalkit.errors import ConfigError
+
+    probe = Path(folder) / f".evalkit-write-test-{time.time_ns()}"
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{what}: folder {folder} is not writable ({exc.strerror or exc}); set {fix}") from None

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.results.files import atomic_write_bytes, atomic_write_json, read_json, redact
+from evalkit.results.files import atomic_write_bytes, atomic_write_json, check_writable_folder, read_json, redact
 from evalkit.results.items import ITEMS_SUFFIX, TaskItems, items_path, read_items
 from evalkit.results.records import NO_REVISION, FailureRecord, ResultFile
 
@@ -62,16 +62,7 @@ class ResultStore:
 
     def check_writable(self) -> None:
         """Fail before any model loads when results cannot be written (names the folder)."""
-        from evalkit.errors import ConfigError
-
-        probe = self.root / f".write-test-{time.time_ns()}"
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise ConfigError(f"results folder {self.root} is not writable ({exc.strerror or exc}); "
-                              "set paths.results_dir (or EVALKIT_OUTPUT_DIR) to a folder you can write") from None
+        check_writable_folder(self.root, "results", "paths.results_dir (or EVALKIT_OUTPUT_DIR) to a folder you can write")
 
     # -- reading ----------------------------------------------------------------------------
     def read(self, path: Path) -> ResultFile | None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from evalkit.schema.fields import Strict, speed
 
@@ -35,7 +35,7 @@ class PerfSettings(Strict):
 
 
 class TaskConfig(Strict):
-    names: list[str] = Field(min_length=1)  # built-in task, MTEB task, 'perf', or a user spec's name
+    names: list[str] = Field(default_factory=list)  # built-in task, MTEB task, 'perf', or a user spec's name
     subsets: list[str] | None = None  # keep only these subsets (hf subsets / built-in subsets)
     limit: int | None = Field(None, ge=1)  # evaluate only the first N queries / pairs / test rows
     instruction: str | None = None  # override every task's query instruction
@@ -46,6 +46,12 @@ class TaskConfig(Strict):
     missing: Literal["error", "skip"] = speed("error")
     # The perf benchmark's settings are part of its own fingerprint, not of every task's hash.
     perf: PerfSettings = speed(default_factory=PerfSettings)
+
+    @model_validator(mode="after")
+    def _something_to_run(self):
+        if not self.names and not self.benchmark:
+            raise ValueError("give task.names (e.g. [zh_longdoc]) or task.benchmark (e.g. 'MTEB(cmn, v1)')")
+        return self
 
     @field_validator("subsets", mode="before")
     @classmethod
