@@ -64,13 +64,13 @@ def report_for_manifests(folder: Path, config=None) -> dict[str, Path] | None:
     return paths
 
 
-def _ms(value: float | None) -> str:
+def fmt_ms(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:.1f} ms"
 
 
-def _mb(value: float | None) -> str:
+def fmt_mb(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value / 1024:.2f} GB" if value >= 1024 else f"{value:.0f} MB"
@@ -103,7 +103,7 @@ def markdown_tables(results: list[dict]) -> str:
         ("加载时间 load time", [f"{f['load_seconds']:.2f} s" if f.get("load_seconds") is not None else "–" for f in results]),
         (
             "单句延迟 short sentence (batch 1, median)",
-            [f"{_ms(f['short']['latency_ms'])} ({f['short']['tokens']} tokens, n={f['short']['repeats']})" for f in results],
+            [f"{fmt_ms(f['short']['latency_ms'])} ({f['short']['tokens']} tokens, n={f['short']['repeats']})" for f in results],
         ),
         ("长文本延迟 1k tokens (batch 1)", [_at_1k(f) for f in results]),
         ("峰值内存 peak memory at 1k tokens", [_mem_1k(f) for f in results]),
@@ -124,14 +124,14 @@ def _at_1k(f: dict) -> str:
     if not p or p.get("latency_ms") is None:
         return (p or {}).get("error") or (p or {}).get("skipped") or "–"
     note = f" (truncated to {f['max_tokens']})" if p.get("truncated") else ""
-    return _ms(p["latency_ms"]) + note
+    return fmt_ms(p["latency_ms"]) + note
 
 
 def _mem_1k(f: dict) -> str:
     value, kind = memory_of(f.get("at_1k"), f)
     if kind == "on server":
         return "– (on the server)"
-    return f"{_mb(value)} {kind}" if value is not None else "–"
+    return f"{fmt_mb(value)} {kind}" if value is not None else "–"
 
 
 def _length_table(results: list[dict], names: list[str]) -> str:
@@ -153,7 +153,7 @@ def _length_table(results: list[dict], names: list[str]) -> str:
                 cells.append(p.get("error") or "skipped")
             else:
                 mem, kind = memory_of(p, f)
-                cell = _ms(p["latency_ms"]) + (f" · {_mb(mem)} {kind}" if mem is not None else "")
+                cell = fmt_ms(p["latency_ms"]) + (f" · {fmt_mb(mem)} {kind}" if mem is not None else "")
                 cells.append(cell + (" (truncated)" if p.get("truncated") else ""))
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     return "Latency (median) · peak memory, by input length in the model's tokens and batch size:\n\n" + "\n".join(lines)

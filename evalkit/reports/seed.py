@@ -15,24 +15,13 @@ import html
 from pathlib import Path
 
 from evalkit.leaderboard.schema import Cell, Leaderboard
+from evalkit.perf.report import fmt_mb, fmt_ms
 from evalkit.results import atomic_write_bytes, atomic_write_text
 
 QUALITY = (("中文长文档检索 Chinese long-doc retrieval", "zh_longdoc"), ("中英混合 mixed-language", "mixed_lang"),
            ("代码检索 code search", "code_search"))
 LONG = (("有效长度 effective length (passkey)", "zh_passkey"), ("有效长度 effective length (needle)", "zh_needle"))
 TASKS = ("perf", "zh_longdoc", "mixed_lang", "code_search", "zh_passkey", "zh_needle")
-
-
-def _mb(v) -> str:
-    if v is None:
-        return "–"
-    return f"{v / 1024:.2f} GB" if v >= 1024 else f"{v:.0f} MB"
-
-
-def _ms(v) -> str:
-    if v is None:
-        return "–"
-    return f"{v / 1000:.2f} s" if v >= 10_000 else f"{v:.1f} ms"
 
 
 def _quality(cell: Cell | None) -> str:
@@ -55,13 +44,13 @@ def seed_rows(lb: Leaderboard, perf: dict[str, dict]) -> tuple[list[str], list[t
 
     def size(m):
         p, b = entries[m].parameters or f(m).get("parameters"), entries[m].weight_bytes or f(m).get("weight_bytes")
-        return "on the server" if p is None and b is None else f"{(p or 0) / 1e6:,.1f} M params, {_mb((b or 0) / 2**20)}"
+        return "on the server" if p is None and b is None else f"{(p or 0) / 1e6:,.1f} M params, {fmt_mb((b or 0) / 2**20)}"
 
     def memory(m):
         at = f(m).get("at_1k") or {}
         kind = f(m).get("memory_kind")
         value = at.get("gpu_peak_allocated_mb") if kind == "gpu" else at.get("rss_peak_mb") if kind == "rss" else None
-        return "on the server" if kind and kind.startswith("none") else (f"{_mb(value)} ({'GPU' if kind == 'gpu' else 'RSS'})"
+        return "on the server" if kind and kind.startswith("none") else (f"{fmt_mb(value)} ({'GPU' if kind == 'gpu' else 'RSS'})"
                                                                            if value is not None else "–")
 
     def effective(m, task):
@@ -73,8 +62,8 @@ def seed_rows(lb: Leaderboard, perf: dict[str, dict]) -> tuple[list[str], list[t
     rows = [
         ("模型大小 model size", [size(m) for m in models]),
         ("加载时间 load time", [f"{f(m)['load_seconds']:.2f} s" if f(m).get("load_seconds") is not None else "–" for m in models]),
-        ("单句延迟 short sentence (batch 1)", [_ms((f(m).get("short") or {}).get("latency_ms")) for m in models]),
-        ("长文本延迟 1k tokens (batch 1)", [_ms((f(m).get("at_1k") or {}).get("latency_ms"))
+        ("单句延迟 short sentence (batch 1)", [fmt_ms((f(m).get("short") or {}).get("latency_ms")) for m in models]),
+        ("长文本延迟 1k tokens (batch 1)", [fmt_ms((f(m).get("at_1k") or {}).get("latency_ms"))
                                        + (" (truncated)" if (f(m).get("at_1k") or {}).get("truncated") else "") for m in models]),
         ("峰值内存 peak memory at 1k tokens", [memory(m) for m in models]),
         ("最大支持长度 configured max length", [f"{entries[m].max_tokens:,} tokens" if entries[m].max_tokens else "–" for m in models]),
