@@ -11,13 +11,13 @@ from evalkit.resources import conf_dir
 
 log = logging.getLogger("evalkit")
 
-ENTRY_KEYS = ("callbacks", "verbose", "experiment", "hydra")
 
 
 def main(cfg) -> float | None:
     from omegaconf import OmegaConf
 
     from evalkit import console, runner
+    from evalkit.hydra_job import hydra_variant, job_from_config
 
     console.setup(verbose=bool(cfg.get("verbose", False)))
     try:
@@ -35,17 +35,6 @@ def main(cfg) -> float | None:
     return sum(scores) / len(scores) if scores else None  # for Hydra sweepers
 
 
-def job_from_config(cfg):
-    """The validated Job of a composed Hydra config (entry-point keys and ``hydra`` left out)."""
-    from omegaconf import OmegaConf
-
-    from evalkit.schema import job_config
-
-    keys = [k for k in cfg.keys() if k not in ENTRY_KEYS]
-    raw = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
-    return job_config(raw)
-
-
 def callbacks_from_config(cfg) -> list:
     from hydra.utils import instantiate
 
@@ -60,22 +49,6 @@ def callbacks_from_config(cfg) -> list:
         except Exception as exc:
             raise ConfigError(f"callback {name!r} could not be created: {exc}") from None
     return out
-
-
-def hydra_variant(job):
-    """The variant against the model config the user chose (also one from their own folder)."""
-    from hydra import compose
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-
-    from evalkit.variants import variant_of
-
-    try:
-        choice = HydraConfig.get().runtime.choices.get("model")
-        preset = compose(config_name="config", overrides=[f"model={choice}"]).model
-        return variant_of(job, OmegaConf.to_container(preset, resolve=False))
-    except Exception:  # outside a Hydra app, or a choice compose cannot rebuild: the packaged preset
-        return variant_of(job)
 
 
 def save_redacted_config(raw: dict) -> None:

@@ -65,7 +65,7 @@ def compose_job(overrides: list[str]):
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from evalkit.__main__ import ENTRY_KEYS
+    from evalkit.hydra_job import ENTRY_KEYS
     from evalkit.schema import job_config
 
     GlobalHydra.instance().clear()

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from omegaconf import OmegaConf
 
-from evalkit.__main__ import ENTRY_KEYS
+from evalkit.hydra_job import ENTRY_KEYS
 from evalkit.cli_args import check_choices, check_model_fields
 from evalkit.errors import ConfigError
 from evalkit.hydra_configs import generated_files, group_options

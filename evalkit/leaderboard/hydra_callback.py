@@ -64,7 +64,7 @@ class LeaderboardCallback(Callback):
 
     def _single_seed(self, run_dir: Path, config: DictConfig) -> None:
         """A single run of +experiment=seed_compare: the table for its one model."""
-        from evalkit.__main__ import hydra_variant, job_from_config
+        from evalkit.hydra_job import hydra_variant, job_from_config
         from evalkit.leaderboard import build_leaderboard
         from evalkit.results import ResultStore
         from evalkit.runner import resolved
@@ -83,10 +83,25 @@ class LeaderboardCallback(Callback):
         log.info("seed report: %s", ", ".join(str(p) for p in paths.values()))
 
     def _reports(self, folder: Path, config: DictConfig | None = None) -> None:
-        """The perf report over this run's or sweep's perf results."""
-        from evalkit.perf.report import report_for_manifests
+        """perf_report.{json,md,png} in the run or sweep folder, over the perf results it produced."""
+        from evalkit.perf.report import load_perf_results, markdown_tables, write_report
 
-        report_for_manifests(folder, config)
+        sources = [folder]
+        if config is not None:  # a single run: its own perf result, wherever its results folder is
+            from evalkit.hydra_job import hydra_variant, job_from_config
+            from evalkit.results import ResultStore
+            from evalkit.runner import resolved
+
+            job = resolved(job_from_config(config))
+            path = ResultStore(job.paths.results).path(hydra_variant(job).id, job.model.revision, "perf")
+            if "perf" not in job.task.names or not path.exists():
+                return
+            sources = [path]
+        results = load_perf_results(sources)
+        if results:
+            paths = write_report(results, folder)
+            print("\n" + markdown_tables(results))
+            log.info("perf report: %s  plot: %s", paths["md"], paths["png"])
 
     def _build(self, sweep_dir: Path) -> None:
         from evalkit.leaderboard import build_leaderboard, write_outputs
@@ -130,7 +145,7 @@ class LeaderboardCallback(Callback):
             self._started_at[str(out_dir)] = now
         job_cfg = OmegaConf.masked_copy(config, [k for k in config.keys() if k != "hydra"])
         try:
-            from evalkit.__main__ import hydra_variant, job_from_config
+            from evalkit.hydra_job import hydra_variant, job_from_config
             from evalkit.runner import resolved
             from evalkit.tasks.index import TaskIndex
 

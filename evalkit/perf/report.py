@@ -37,33 +37,6 @@ def load_perf_results(dirs: list[Path]) -> list[dict]:
     return sorted(found.values(), key=lambda f: (f["model"], str(f.get("device"))))
 
 
-def report_for_manifests(folder: Path, config=None) -> dict[str, Path] | None:
-    """perf_report.{json,md,png} in a run or sweep folder, over the perf results it produced."""
-    import logging
-
-    log = logging.getLogger("evalkit.perf")
-    sources = [folder]
-    if config is not None:  # a single run: its own perf result, wherever its results folder is
-        from evalkit.__main__ import hydra_variant, job_from_config
-        from evalkit.results import ResultStore
-        from evalkit.runner import resolved
-
-        job = resolved(job_from_config(config))
-        if "perf" not in job.task.names:
-            return None
-        path = ResultStore(job.paths.results).path(hydra_variant(job).id, job.model.revision, "perf")
-        if not path.exists():
-            return None
-        sources = [path]
-    results = load_perf_results(sources)
-    if not results:
-        return None
-    paths = write_report(results, folder)
-    print("\n" + markdown_tables(results))
-    log.info("perf report: %s  plot: %s", paths["md"], paths["png"])
-    return paths
-
-
 def fmt_ms(value: float | None) -> str:
     if value is None:
         return "–"
