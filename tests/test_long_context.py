@@ -1,0 +1,99 @@
+"""Long-context quality: quality by document length adds up to the task score, the effective
+length rule, and MiniLM on zh_passkey — truncation loses the passkey, chunking finds it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evalkit.results import ResultStore
+from evalkit.runner import run
+from evalkit.tasks.by_length import BUCKETS, effective_length
+from tests.helpers import make_job, minilm_cfg
+
+
+@pytest.fixture(scope="module")
+def longdoc(tmp_path_factory, data_cache):
+    tmp = tmp_path_factory.mktemp("by_length")
+    (rec,) = run(make_job(tmp, ["zh_longdoc"], limit=12, cache_dir=data_cache))
+    assert rec.status == "ok", rec.error
+    return tmp, rec
+
+
+def test_by_length_buckets_sum_to_the_queries_and_average_to_the_task_score(longdoc):
+    tmp, rec = longdoc
+    extra = rec.result.evalkit.extra
+    buckets = extra["by_length"]["buckets"]
+    items = ResultStore(tmp).load_items(rec.path)
+    assert sum(b["queries"] for b in buckets) == items.n_items() == 36
+    assert sum(b["weight"] for b in buckets) == pytest.approx(1.0)
+    weighted = sum(b["weight"] * b["score"] for b in buckets if b["queries"])
+    assert weighted == pytest.approx(rec.main_score, abs=1e-6)
+    assert [b["bucket"] for b in buckets] == [label for *_, label in BUCKETS]
+
+
+def test_document_lengths_are_in_the_models_own_tokens(longdoc, data_cache):
+    from transformers import AutoTokenizer
+
+    from evalkit.schema import PathsConfig, TaskConfig
+    from evalkit.tasks.index import TaskIndex
+    from tests.helpers import minilm_path, raw_data_dir
+
+    _, rec = longdoc
+    lengths = rec.result.evalkit.extra["doc_lengths"]
+    assert lengths["tokenizer"] == "the model's own"
+    task = TaskIndex().load("zh_longdoc", TaskConfig(names=["zh_longdoc"], limit=12),
+                            PathsConfig(raw_data=str(raw_data_dir()), cache_dir=str(data_cache)))
+    tok = AutoTokenizer.from_pretrained(minilm_path())  # an independent count, special tokens included
+    for subset, summary in lengths["subsets"].items():
+        texts = task.mteb_task.dataset[subset]["test"]["corpus"]["text"]
+        n = np.array([len(ids) for ids in tok(list(texts), truncation=False)["input_ids"]])
+        assert (summary["documents"], summary["max"], summary["median"]) == (len(n), n.max(), int(np.median(n)))
+        assert summary["over_max_tokens"] == int((n > 256).sum()) and summary["max_tokens"] == 256
+
+
+def test_effective_length_rule_by_an_independent_computation():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        lengths = [256 * 2**i for i in range(8)]
+        scores = dict(zip(lengths, rng.uniform(0, 1, 8)))
+        base = scores[256]
+        expected = max(n for n in lengths if scores[n] / base >= 0.9)
+        assert effective_length(scores) == expected
+    # LongEmbed's published passkey curve of jina-embeddings-v2-base-en (nDCG@1, 256 … 32k)
+    jina = dict(zip([256 * 2**i for i in range(8)], [1.0, .68, .56, .14, .54, .58, .34, .18]))
+    assert effective_length(jina) == 256
+    qwen = dict(zip([256 * 2**i for i in range(8)], [1.0, 1.0, 1.0, .98, 1.0, 1.0, .54, .26]))
+    assert effective_length(qwen) == 4096
+
+
+@pytest.fixture(scope="module")
+def passkey_runs(tmp_path_factory, data_cache):
+    from evalkit.tasks.spec import builtin_task_names
+
+    if "zh_passkey" not in builtin_task_names():
+        pytest.skip("zh_passkey not built in")
+    tmp = tmp_path_factory.mktemp("passkey")
+    out = {}
+    for mode in ("truncate", "chunk"):
+        (rec,) = run(make_job(tmp, ["zh_passkey"], model=minilm_cfg(), limit=8, subsets=["256", "4096"],
+                              cache_dir=data_cache, encode={"long_docs": mode}))
+        assert rec.status == "ok", rec.error
+        out[mode] = rec
+    return out
+
+
+def test_minilm_loses_the_passkey_when_truncating_and_finds_it_when_chunking(passkey_runs):
+    by = {m: {sub: s for _, sub, _, s in r.result.subset_scores()} for m, r in passkey_runs.items()}
+    # inside MiniLM's 256-token window both modes see the whole document
+    assert by["truncate"]["256"] >= 0.8 and by["chunk"]["256"] >= 0.8
+    # far beyond it, truncation keeps only the document's start: towards chance
+    # (1 relevant of 80 documents; a passkey inserted near the start can still be seen)
+    assert by["truncate"]["4096"] <= 0.35
+    # chunking: the passkey sits inside one window, so most of it comes back
+    assert by["chunk"]["4096"] >= by["truncate"]["4096"] + 0.3 and by["chunk"]["4096"] >= 0.6
+    eff = {m: r.result.evalkit.extra["effective_length"]["tokens"] for m, r in passkey_runs.items()}
+    assert eff["chunk"] > eff["truncate"]
+    assert passkey_runs["truncate"].path != passkey_runs["chunk"].path  # two variants, two files
+    truncated = passkey_runs["truncate"].result.evalkit.extra["doc_lengths"]["subsets"]["4096"]["over_max_tokens"]
+    assert truncated == passkey_runs["truncate"].result.evalkit.extra["doc_lengths"]["subsets"]["4096"]["documents"]
