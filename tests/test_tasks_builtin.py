@@ -30,7 +30,7 @@ def small_run(tmp_path_factory, raw_dir, data_cache):
 
 
 def test_task_names_and_specs():
-    assert builtin.task_names() == ["code_search", "mixed_lang", "zh_longdoc"]
+    assert builtin.task_names() == ["code_search", "mixed_lang", "zh_longdoc", "zh_needle", "zh_passkey"]
 
 
 def test_minilm_runs_every_builtin_task(small_run):
