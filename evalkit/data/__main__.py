@@ -1,4 +1,4 @@
-"""``python -m evalkit.data list | build <task>|all [--force] | info <task> [--json] [--no-baseline]``
+"""``python -m evalkit.data list | build <task>|all [--force] | info <task> [--json|--markdown] [--no-baseline] [--tokenizers qwen]``
 
 Raw data: ``--raw-data`` or $EVALKIT_RAW_DATA; cache: ``--cache-dir`` or $EVALKIT_CACHE_DIR
 (default ``${EVALKIT_OUTPUT_DIR:-outputs}/cache``, as ``conf/paths/default.yaml``).
@@ -25,16 +25,16 @@ def _builders(task: str) -> list[tuple[str, str]]:
 
 def cmd_list(args) -> None:
     root = store.data_root(args.cache_dir)
-    print(f"{'task':<12} {'type':<13} {'subset':<10} {'builder':<9} built (cache: {root})")
+    print(f"{'task':<12} {'type':<13} {'subset':<10} {'builder':<13} built (cache: {root})")
     for task in task_names():
         spec, _ = builtin_spec(task)
         for subset, builder in _builders(task):
-            meta_path = root / builder / "build.json"
+            meta_path = root / store.built_folder_name(builder) / "build.json"
             built = "-"
             if meta_path.exists():
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
                 built = f"v{meta['key']['version']} {meta['fingerprint']} {meta['counts']}"
-            print(f"{task:<12} {spec.type:<13} {subset:<10} {builder:<9} {built}")
+            print(f"{task:<12} {spec.type:<13} {subset:<10} {builder:<13} {built}")
 
 
 def cmd_build(args) -> None:
@@ -53,7 +53,8 @@ def cmd_info(args) -> None:
         folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir)
         entry = {"builder": builder, "version": meta["key"]["version"], "fingerprint": meta["fingerprint"], "dropped_while_building": meta["dropped"]}
         entry.update(meta.get("extra") or {})
-        entry.update(stats.subset_stats(folder, meta["kind"], baseline=not args.no_baseline))
+        entry["build_facts"] = sorted(meta.get("extra") or {})
+        entry.update(stats.subset_stats(folder, meta["kind"], baseline=not args.no_baseline, tokenizers=args.tokenizers))
         report["subsets"][subset] = entry
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -82,15 +83,20 @@ def print_report(report: dict) -> None:
                     print(f"  {side} {unit:<13} min {d['min']}  median {d['median']}  p90 {d['p90']}  max {d['max']}")
         if "lexical_baseline" in e:
             print(f"  lexical baseline: {e['lexical_baseline']}")
+        for key in e.get("build_facts", []):
+            print(f"  {key}: {e[key]}")
         print(f"  dropped while building: {e['dropped_while_building']}")
 
 
 def markdown_report(report: dict) -> str:
     """The statistics tables of a data card (tasks/<task>.md)."""
+    if all("target_tokens" in e for e in report["subsets"].values()):
+        return length_table(report)
     out = []
     for subset, e in report["subsets"].items():
+        module, arg = store.split_builder(e["builder"])
         out.append(f"### {subset}\n")
-        out.append(f"Builder `evalkit/data/{e['builder']}.py` v{e['version']}, data fingerprint `{e['fingerprint']}`.\n")
+        out.append(f"Builder `evalkit/data/{module}.py`{f' ({arg})' if arg else ''} v{e['version']}, data fingerprint `{e['fingerprint']}`.\n")
         if "pairs" in e:
             out.append(f"Pairs: **{e['pairs']:,}**" + (f" (sampled from {e['eligible_pairs']:,} eligible)" if "eligible_pairs" in e else "") + "\n")
             sides = ("sentence1", "sentence2")
@@ -113,6 +119,45 @@ def markdown_report(report: dict) -> str:
     return "\n".join(out)
 
 
+def length_table(report: dict) -> str:
+    """One row per document length (tasks whose subsets are lengths, like zh_passkey), then the
+    build facts (build.json) the lengths share and those that differ."""
+    subsets = report["subsets"]
+    toks = [u.removesuffix("_tokens") for u in next(iter(subsets.values()))["document"] if u.endswith("_tokens")]
+    head = ["subset", "queries", "documents", "document chars (median)"]
+    head += [f"document {t} tokens (min / median / max)" for t in toks] + ["needle depth (min / median / max)"]
+    baseline = "lexical_baseline" in next(iter(subsets.values()))
+    head += ["BM25 nDCG@1", "BM25 nDCG@10"] if baseline else []
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for subset, e in subsets.items():
+        row = [f"`{subset}`", f"{e['queries']:,}", f"{e['documents']:,}", f"{e['document']['chars']['median']:,}"]
+        row += [" / ".join(f"{e['document'][f'{t}_tokens'][k]:,}" for k in ("min", "median", "max")) for t in toks]
+        row.append(" / ".join(f"{e['needle_depth'][k]:.2f}" for k in ("min", "median", "max")))
+        if baseline:
+            row += [f"{e['lexical_baseline']['bm25_ndcg_at_1']:.4f}", f"{e['lexical_baseline']['bm25_ndcg_at_10']:.4f}"]
+        out.append("| " + " | ".join(row) + " |")
+    per_length = ("seed", "max_abs_length_error_tokens", "haystack_windows_disjoint")
+    out.append("\n| subset | data fingerprint | " + " | ".join(k.replace("_", " ") for k in per_length) + " |")
+    out.append("|" + "---|" * (2 + len(per_length)))
+    for subset, e in subsets.items():
+        out.append(f"| `{subset}` | `{e['fingerprint']}` | " + " | ".join(str(e.get(k, "-")) for k in per_length) + " |")
+    first = next(iter(subsets.values()))
+    shared = {k: first[k] for k in first["build_facts"]
+              if k not in per_length and all(e.get(k) == first[k] for e in subsets.values())}
+    shared["dropped_while_building"] = first["dropped_while_building"] if all(
+        e["dropped_while_building"] == first["dropped_while_building"] for e in subsets.values()) else "per subset"
+    out.append("\nBuilder `evalkit/data/{}.py` v{}; build facts shared by every length (build.json):\n".format(
+        store.split_builder(first["builder"])[0], first["version"]))
+    out += [f"- {k}: {_fact(v)}" for k, v in shared.items()]
+    return "\n".join(out) + "\n"
+
+
+def _fact(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fact(v)}" for k, v in value.items()) or "nothing"
+    return f"`{value}`" if isinstance(value, str) else str(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evalkit.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--raw-data", type=Path, default=os.environ.get("EVALKIT_RAW_DATA"), help="raw-data folder (default $EVALKIT_RAW_DATA)")
@@ -127,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--json", action="store_true")
     i.add_argument("--markdown", action="store_true", help="the statistics tables of the data card")
     i.add_argument("--no-baseline", action="store_true", help="skip the BM25 baseline")
+    i.add_argument("--tokenizers", nargs="+", choices=("minilm", "qwen"), default=None,
+                   help="count tokens with only these tokenizers (default: every installed one; counting long documents takes time)")
     args = parser.parse_args(argv)
     try:
         {"list": cmd_list, "build": cmd_build, "info": cmd_info}[args.command](args)

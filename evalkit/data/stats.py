@@ -112,11 +112,16 @@ def bm25_scores(queries: list[list[str]], docs: list[list[str]], k1: float = 1.2
 
 
 def ndcg_at_10(scores: np.ndarray, relevant: list[set[int]]) -> float:
+    return ndcg_at_k(scores, relevant, 10)
+
+
+def ndcg_at_k(scores: np.ndarray, relevant: list[set[int]], k: int) -> float:
+    """Mean nDCG@k (binary relevance; a document scored 0 counts as not retrieved)."""
     total = 0.0
     for i, rel in enumerate(relevant):
-        top = np.argsort(-scores[i], kind="stable")[:10]
+        top = np.argsort(-scores[i], kind="stable")[:k]
         dcg = sum(1 / math.log2(r + 2) for r, d in enumerate(top) if d in rel and scores[i, d] > 0)
-        idcg = sum(1 / math.log2(r + 2) for r in range(min(10, len(rel))))
+        idcg = sum(1 / math.log2(r + 2) for r in range(min(k, len(rel))))
         total += dcg / idcg
     return total / max(len(relevant), 1)
 
@@ -128,12 +133,13 @@ def retrieval_baseline(folder: Path) -> dict:
     docs = [lexical_tokens(f"{t} {x}") for t, x in data.corpus.values()]
     qids = list(data.queries)
     relevant = [{index[d] for d, s in data.qrels[q].items() if s > 0} for q in qids]
-    scores = []
+    at10, at1 = [], []
     for i in range(0, len(qids), 2000):  # bounded memory for many queries
         chunk = qids[i : i + 2000]
         s = bm25_scores([lexical_tokens(data.queries[q]) for q in chunk], docs)
-        scores.append(ndcg_at_10(s, relevant[i : i + 2000]) * len(chunk))
-    return {"bm25_ndcg_at_10": round(sum(scores) / len(qids), 5)}
+        at10.append(ndcg_at_10(s, relevant[i : i + 2000]) * len(chunk))
+        at1.append(ndcg_at_k(s, relevant[i : i + 2000], 1) * len(chunk))  # = accuracy@1
+    return {"bm25_ndcg_at_10": round(sum(at10) / len(qids), 5), "bm25_ndcg_at_1": round(sum(at1) / len(qids), 5)}
 
 
 def pairs_baseline(path: Path) -> dict:
@@ -147,8 +153,8 @@ def pairs_baseline(path: Path) -> dict:
     return {"bm25_accuracy": round(float(hit.mean()), 5)}
 
 
-def subset_stats(folder: Path, kind: str, *, baseline: bool = True) -> dict:
-    toks = tokenizers_available()
+def subset_stats(folder: Path, kind: str, *, baseline: bool = True, tokenizers: list[str] | None = None) -> dict:
+    toks = {n: p for n, p in tokenizers_available().items() if tokenizers is None or n in tokenizers}
     if kind == "pairs":
         s1, s2 = beir.read_pairs(folder / "pairs.jsonl")
         out = {"pairs": len(s1), "sentence1": length_stats(s1, toks, long_counts=False), "sentence2": length_stats(s2, toks, long_counts=False)}

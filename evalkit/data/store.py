@@ -36,6 +36,7 @@ class RetrievalData:
     queries: list[tuple[str, str]]  # (query id, text)
     qrels: list[tuple[str, str, int]]  # (query id, doc id, relevance)
     dropped: dict[str, int] = field(default_factory=dict)  # builder-side filters: reason -> count
+    extra: dict = field(default_factory=dict)  # facts for build.json (e.g. lengths in reference tokens)
 
     @classmethod
     def from_groups(cls, corpus, query_to_docs: dict[str, list[str]], dropped: dict[str, int]) -> RetrievalData:
