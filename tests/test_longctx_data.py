@@ -18,7 +18,8 @@ from evalkit.errors import ConfigError
 from tests.fixtures.builtin_data import REPO, raw_dir  # noqa: F401  (fixture)
 
 SHORT = ("256", "1024")  # the fast lengths; all eight are built in the slow test
-PASSKEY = re.compile(r"(\w{3})的通行码是 (\d{5})。请记住，\2 是\1的通行码。")
+# name in characters, its pinyin in brackets, the code; the same name and code repeated
+PASSKEY = re.compile(r"(\w{3})（([A-Z][a-zü]+ [A-Z][a-zü]+)）的通行码是 (\d{5})。请记住，\3 是\1（\2）的通行码。")
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +68,15 @@ def test_passkey_each_code_only_in_its_target(cache, length):
     data = _read(cache, f"passkey:{length}")
     found = {doc_id: PASSKEY.findall(text) for doc_id, (_, text) in data.corpus.items()}
     assert all(len(m) == 1 for m in found.values())  # one passkey sentence per document
-    people = {doc_id: m[0] for doc_id, m in found.items()}
+    people = {doc_id: (m[0][0], m[0][2]) for doc_id, m in found.items()}
     names = [n for n, _ in people.values()]
     codes = [c for _, c in people.values()]
     assert len(set(names)) == 100 and len(set(codes)) == 100
+    assert len({m[0][1] for m in found.values()}) == 100  # unique in pinyin too
     for qid, query in data.queries.items():
-        name = query.removesuffix("的通行码是多少？")
-        assert query == f"{name}的通行码是多少？" and len(name) == 3
+        written = query.removesuffix("的通行码是多少？")
+        name = written.split("（")[0]
+        assert len(name) == 3 and written.endswith("）")
         (target,) = data.qrels[qid]
         assert people[target][0] == name
         code = people[target][1]
