@@ -25,7 +25,7 @@ import numpy as np
 from evalkit.encoders.base import EncoderWrapper, Role, collect, encode_iter
 from evalkit.errors import ConfigError
 
-Pooling = Literal["mean", "max"]
+Pooling = Literal["maxp", "mean", "max"]  # maxp: retrieval scores documents by their best window (tasks.maxp)
 # Tokens kept free in each window: a window cut from a document may tokenise one or two
 # tokens longer on its own than inside the document (BPE merges across the cut).
 WINDOW_MARGIN = 4
@@ -50,6 +50,8 @@ def token_windows(n_tokens: int, window: int, overlap: int) -> list[tuple[int, i
 
 
 def pool(vectors: np.ndarray, how: Pooling, normalize: bool) -> np.ndarray:
+    """One vector for a text's windows; ``maxp`` pools as ``mean`` (MaxP needs the windows
+    themselves, which only retrieval search keeps: evalkit.tasks.maxp)."""
     out = vectors.max(axis=0) if how == "max" else vectors.mean(axis=0)
     if normalize:
         norm = float(np.linalg.norm(out))
@@ -61,7 +63,7 @@ def pool(vectors: np.ndarray, how: Pooling, normalize: bool) -> np.ndarray:
 class ChunkingEncoder(EncoderWrapper):
     """Encodes texts longer than the model's window as pooled overlapping windows."""
 
-    def __init__(self, inner, stats, *, overlap: int = 64, pooling: Pooling = "mean", window_tokens: int | None = None):
+    def __init__(self, inner, stats, *, overlap: int = 64, pooling: Pooling = "maxp", window_tokens: int | None = None):
         super().__init__(inner)
         self.view = inner.tokenizer_view()
         if self.view is None:

@@ -33,7 +33,9 @@ class EncodeConfig(Strict):
     long_docs: Literal["truncate", "chunk"] = "truncate"
     chunk_tokens: int | None = Field(None, ge=8)  # window incl. special tokens; None: the model's max
     chunk_overlap: int = Field(64, ge=0)
-    chunk_pooling: Literal["mean", "max"] = "mean"
+    # maxp: a retrieval document scores as its best window (Dai & Callan's MaxP); elsewhere, and for
+    # queries, window vectors are averaged. mean / max: one pooled vector per text everywhere.
+    chunk_pooling: Literal["maxp", "mean", "max"] = "maxp"
     # Data parallel: one encoder process per device (cuda:0, cuda:1 …), or `workers` CPU
     # processes of `threads` threads each; None/1: encode in this process.
     devices: list[str] | None = speed(None)

@@ -37,8 +37,13 @@ class MtebTask(Task):
         from evalkit.encoders.mteb_adapter import MtebEncoderAdapter
 
         adapter = MtebEncoderAdapter(encoder, {self.name: self.instruction})
+        model = adapter
+        if self.type == "Retrieval" and getattr(encoder, "pooling", None) == "maxp":
+            from evalkit.tasks.maxp import MaxPSearch
+
+            model = MaxPSearch(adapter, encoder, self.instruction)  # documents score as their best window
         pred_dir = ctx.work_dir / "predictions"
-        result = mteb.evaluate(adapter, self.mteb_task, cache=None, prediction_folder=pred_dir,
+        result = mteb.evaluate(model, self.mteb_task, cache=None, prediction_folder=pred_dir,
                                show_progress_bar=False, raise_error=True)
         task_result = result.task_results[0]
         items = self._items(pred_dir / self.mteb_task.prediction_file_name)
