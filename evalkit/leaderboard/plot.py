@@ -94,6 +94,7 @@ def _scores_with_intervals(ax, lb: Leaderboard) -> None:
         if xs:
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=model)
     ax.set_xticks(range(len(tasks)), tasks, rotation=15, fontsize=8)
+    ax.set_xlim(-0.6, len(tasks) - 0.4)
     ax.set_ylabel("main score x 100")
     ax.set_title("Scores with 95% bootstrap intervals", fontsize=11)
     ax.grid(True, axis="y", alpha=0.3)
