@@ -165,17 +165,18 @@ class ServerGate:
             if not self._suspect:
                 return
             self._probing = True
-        failure = None
+        failure, answered = None, False
         try:
             self._probe_until_answered(probe, abort)
+            answered = True
         except EndpointError as exc:
             failure = exc
             raise
         finally:
             with self._cond:
                 self._probing = False
-                self._suspect = failure is not None
-                self._failure = failure
+                self._suspect = not answered
+                self._failure = failure or (None if answered else EndpointError(f"{self.url}: probing failed"))
                 self._verdicts += 1
                 self._cond.notify_all()
 
