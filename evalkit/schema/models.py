@@ -89,17 +89,19 @@ class OpenAICompatConfig(_ModelBase):
     dimension: int | None = Field(None, ge=1)  # Matryoshka, client-side: first N dims, re-normalised
     normalize: bool = False  # servers return unit vectors already; True re-normalises client-side
     max_input_chars: int | None = Field(None, ge=1)  # client-side truncation; None: inputs whole
-    # Transport: none of these change a vector.
-    batch_size: int = speed(32, ge=1)  # at most this many inputs per request
-    max_request_chars: int = speed(24_000, ge=1)  # and at most this many characters (one long text alone)
-    concurrency: int = speed(4, ge=1)  # requests in flight, retries included
-    timeout_s: float = speed(30.0, gt=0)  # per attempt, for a request of max_request_chars or fewer
-    timeout_per_kchar_s: float = speed(0.0, ge=0)  # added per 1,000 characters of a request
-    max_retries: int = speed(4, ge=0)  # extra attempts after a retryable failure
+    # Transport: none of these change a vector. Defaults suit a remote GPU server (sglang, vLLM)
+    # where the network round trip is a large part of each request; see
+    # evalkit.encoders.endpoint_requests and conf/model/openai_compat.yaml for the reasons.
+    batch_size: int = speed(64, ge=1)  # at most this many inputs per request
+    max_request_chars: int = speed(32_000, ge=1)  # and at most this many characters (a longer text alone)
+    concurrency: int = speed(8, ge=1)  # requests at the server, timed-out ones included while it may still compute them
+    timeout_s: float = speed(30.0, gt=0)  # per attempt, plus timeout_per_kchar_s for the work at the server
+    timeout_per_kchar_s: float = speed(0.5, ge=0)  # per 1,000 characters in flight when sent (this request's included)
+    max_retries: int = speed(4, ge=0)  # extra attempts after 429 / 5xx / dropped connections / malformed answers
     backoff_s: float = speed(0.5, ge=0)  # first back-off; doubles each retry, with jitter
     max_backoff_s: float = speed(8.0, ge=0)
-    max_request_s: float = speed(50.0, gt=0)  # hard bound per request, retries and waits included
-    server_wait_s: float = speed(60.0, ge=0)  # after a failed request: wait this long for the server to answer again
+    max_request_s: float = speed(50.0, gt=0)  # no retry of a request starts later than this after its first attempt
+    server_wait_s: float = speed(120.0, ge=0)  # after a timeout: how long to wait for a silent server (probing) before failing
     probe: bool = speed(True)  # one tiny request at start: fail fast, learn the dimension
 
 
