@@ -17,7 +17,7 @@ def main(cfg) -> float | None:
     from omegaconf import OmegaConf
 
     from evalkit import console, runner
-    from evalkit.hydra_job import hydra_variant, job_from_config
+    from evalkit.hydra_job import hydra_variant, is_multirun, job_from_config
 
     console.setup(verbose=bool(cfg.get("verbose", False)))
     try:
@@ -64,16 +64,6 @@ def save_redacted_config(raw: dict) -> None:
         return
     plain = redact({k: v for k, v in raw.items() if k != "hydra"})
     atomic_write_text(f"{out_dir}/config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain)))
-
-
-def is_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    try:
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except ValueError:
-        return False
 
 
 def cli() -> None:

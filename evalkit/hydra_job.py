@@ -31,3 +31,13 @@ def hydra_variant(job):
         return variant_of(job, OmegaConf.to_container(preset, resolve=False))
     except Exception:  # outside a Hydra app, or a choice compose cannot rebuild: the packaged preset
         return variant_of(job)
+
+
+def is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False

@@ -143,7 +143,7 @@ class Haystack:
 def law_haystack(raw_dir: str) -> Haystack:
     """Every statute body of the laws mirror (files in sorted order) joined by newlines; cached per
     process, so the lengths built in one run share its line counts."""
-    from evalkit.perf.texts import law_body, law_files
+    from evalkit.data.laws import law_body, law_files
 
     bodies = (law_body(p.read_text(encoding="utf-8")) for p in law_files(Path(raw_dir)))
     return Haystack("\n".join(b for b in bodies if b))

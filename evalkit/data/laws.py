@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from evalkit.data.store import RetrievalData
+from evalkit.errors import DataError
 
 VERSION = "1"
 PURPOSE = re.compile(r"^第一条[\s\u3000]+(为了[^\n]*?)\s*$", re.M)
@@ -35,7 +36,7 @@ def clean(text: str) -> str:
 
 def build(raw_dir: Path) -> RetrievalData:
     root = raw_dir / "laws"
-    files = sorted(p for p in root.rglob("*.md") if p.name not in SKIP_NAMES)
+    files = law_files(raw_dir)
     corpus, purpose_to_docs = [], {}
     dropped = {"files_without_purpose_clause (kept as distractors)": 0}
     for path in files:
@@ -50,3 +51,19 @@ def build(raw_dir: Path) -> RetrievalData:
             dropped["files_without_purpose_clause (kept as distractors)"] += 1
         corpus.append((doc_id, clean(text)))
     return RetrievalData.from_groups(corpus, purpose_to_docs, dropped)
+
+
+def law_files(raw_dir: Path) -> list[Path]:
+    root = Path(raw_dir) / "laws"
+    files = sorted(p for p in root.rglob("*.md") if p.name not in SKIP_NAMES)
+    if not files:
+        raise DataError(f"no law texts under {root} (set EVALKIT_RAW_DATA / paths.raw_data to the raw-data folder)")
+    return files
+
+
+def law_body(text: str) -> str:
+    """Statute text without front matter, headings and HTML comments."""
+    if "<!-- INFO END -->" in text:
+        text = text.split("<!-- INFO END -->", 1)[1]
+    lines = [ln.strip() for ln in text.splitlines()]
+    return "\n".join(ln for ln in lines if ln and not ln.startswith(("#", "<!--", "---")))

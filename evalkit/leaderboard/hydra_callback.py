@@ -23,6 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from evalkit.hydra_job import is_multirun
 from evalkit.leaderboard.scan import MANIFEST_NAME
 
 log = logging.getLogger("evalkit.leaderboard")
@@ -43,11 +44,11 @@ class LeaderboardCallback(Callback):
 
     # -- in every job's process -------------------------------------------------------------
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.enabled and _is_multirun():
+        if self.enabled and is_multirun():
             self._safely(self._write_manifest, config, "started")
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
-        if self.enabled and _is_multirun():
+        if self.enabled and is_multirun():
             status = getattr(getattr(job_return, "status", None), "name", "COMPLETED").lower()
             self._safely(self._write_manifest, config, status)
 
@@ -176,14 +177,3 @@ class LeaderboardCallback(Callback):
             fn(*args)
         except Exception as exc:  # a leaderboard problem must never fail or stop a sweep
             log.warning("leaderboard callback: %s: %s", type(exc).__name__, exc)
-
-
-def _is_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    try:
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except ValueError:
-        return False
-

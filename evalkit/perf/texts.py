@@ -14,26 +14,10 @@ import hashlib
 from pathlib import Path
 from typing import Callable
 
+from evalkit.data.laws import law_body, law_files
 from evalkit.errors import DataError
 
-SKIP_NAMES = {"README.md", "_index.md", "法律法规模版.md"}
 Counter = Callable[[list[str]], list[int]]
-
-
-def law_files(raw_dir: Path) -> list[Path]:
-    root = Path(raw_dir) / "laws"
-    files = sorted(p for p in root.rglob("*.md") if p.name not in SKIP_NAMES)
-    if not files:
-        raise DataError(f"no law texts under {root} (set EVALKIT_RAW_DATA / paths.raw_data to the raw-data folder)")
-    return files
-
-
-def law_body(text: str) -> str:
-    """Statute text without front matter, headings and HTML comments."""
-    if "<!-- INFO END -->" in text:
-        text = text.split("<!-- INFO END -->", 1)[1]
-    lines = [ln.strip() for ln in text.splitlines()]
-    return "\n".join(ln for ln in lines if ln and not ln.startswith(("#", "<!--", "---")))
 
 
 def law_corpus(raw_dir: Path, min_chars: int) -> tuple[str, str]:
