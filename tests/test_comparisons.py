@@ -16,6 +16,8 @@ from evalkit.schema import validate_model_config
 from evalkit.variants import variant_of
 from tests.helpers import make_job, minilm_cfg, run_cli
 
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
+
 
 @pytest.fixture(scope="module")
 def max_length_sweep(tmp_path_factory):

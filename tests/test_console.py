@@ -18,6 +18,8 @@ import pytest
 from evalkit.runner import resolved, run
 from tests.helpers import REPO, make_job, minilm_cfg, raw_data_dir, run_cli
 
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
+
 SMALL = ["task=mteb", "task.names=[STSBenchmark]", "task.limit=200"]
 
 

@@ -11,6 +11,8 @@ from sentence_transformers import SentenceTransformer
 from evalkit.tasks.mteb_mirror import load_mirrored_task
 from tests.helpers import minilm_path, raw_data_dir, run_cli
 
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
+
 
 def mteb_direct_score(task_name: str, limit: int | None = None) -> float:
     """Independent path: mteb.evaluate on a plain SentenceTransformer, same mirrored data."""

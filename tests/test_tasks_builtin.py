@@ -10,6 +10,8 @@ from evalkit.schema import PathsConfig, TaskConfig
 from evalkit.tasks.index import TaskIndex
 from tests.helpers import make_job
 
+pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
+
 LIMIT = 2  # queries (pairs) per subset; retrieval keeps their documents + ~10 per query
 
 
