@@ -118,3 +118,15 @@ def test_summary_table_shows_each_subset_under_the_mean():
     assert f"{rec.main_score:.4f}" in lines[row]
     assert "laws" in lines[row + 1] and "0.1284" in lines[row + 1]
     assert "drcd" in lines[row + 2] and "0.2505" in lines[row + 2]
+
+
+def test_a_job_whose_vectors_are_all_cached_never_loads_the_model(tmp_path):
+    job = make_job(tmp_path, ["STSBenchmark"], limit=40)  # embedding cache on (the default)
+    first = Recorder()
+    (a,) = run(job, [first])
+    assert "model_loaded" in first.events
+    again = Recorder()
+    (b,) = run(job.model_copy(update={"overwrite": True}), [again])  # recompute every score
+    assert b.status == "ok" and b.main_score == pytest.approx(a.main_score, abs=1e-12)
+    assert "model_loaded" not in again.events and again.batches == []  # no forward pass at all
+    assert b.result.evalkit.encode["cache_misses"] == 0 and b.result.evalkit.encode["cache_hits"] > 0
