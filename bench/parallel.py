@@ -1,0 +1,108 @@
+"""Row: data-parallel encoding on CPU — 2 worker processes x 1 thread vs 1 worker x 1 thread.
+
+The same zh_longdoc queries and documents (a few thousand, read from the built task data)
+go through ``evalkit.parallel.build_parallel`` twice, MiniLM in both: once with one worker
+process, once with two, one torch thread each. Both are pools, so the comparison is the
+scale-out alone (worker start-up, reported apart, is paid once per job). The vectors of
+the two runs must agree (max |difference| in the note). Target: >= 1.7x.
+
+    python -m bench.parallel [--docs 1500] [--queries 1500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+from bench.common import MINILM, Row, Timer, raw_dir
+
+SUBSETS = ("laws", "manpages", "drcd")  # zh_longdoc's builders (tasks/zh_longdoc.yaml)
+
+
+def zh_longdoc_texts(data_cache: Path, n_docs: int, n_queries: int) -> tuple[list[str], list[str]]:
+    from evalkit.data import store
+
+    docs, queries = [], []
+    for builder in SUBSETS:
+        folder, _ = store.ensure_built(builder, raw_dir(), data_cache)
+        docs += [json.loads(line)["text"] for line in (folder / "corpus.jsonl").open(encoding="utf-8")]
+        queries += [json.loads(line)["text"] for line in (folder / "queries.jsonl").open(encoding="utf-8")]
+    rng = random.Random(0)  # a mix of all three subsets, the same in every run
+    return rng.sample(docs, min(n_docs, len(docs))), rng.sample(queries, min(n_queries, len(queries)))
+
+
+def _encode(workers: int, docs: list[str], queries: list[str]):
+    from evalkit.encoders.base import Role
+    from evalkit.encoders.local import Batching
+    from evalkit.encoders.stack import EncodeStats, StatsHooks
+    from evalkit.parallel import build_parallel
+    from evalkit.schema import EncodeConfig, validate_model_config
+
+    cfg = validate_model_config({**MINILM, "device": "cpu"})
+    with Timer() as start:
+        pool = build_parallel(cfg, EncodeConfig(workers=workers, threads=1), StatsHooks(EncodeStats()), Batching())
+    try:
+        pool.encode(queries[:16], role=Role.QUERY)  # first forward passes (allocator warm-up), untimed
+        pool.computed  # noqa: B018  (reading it starts a fresh measuring period)
+        with Timer() as t:
+            q = pool.encode(queries, role=Role.QUERY)
+            d = pool.encode(docs, role=Role.DOCUMENT)
+        figures = pool.computed
+    finally:
+        pool.close()
+    return t.seconds, start.seconds, figures, q, d
+
+
+def bench_parallel(data_cache: Path, n_docs: int = 1500, n_queries: int = 1500) -> list[Row]:
+    import numpy as np
+
+    docs, queries = zh_longdoc_texts(data_cache, n_docs, n_queries)
+    load_before = os.getloadavg()[0]
+    one_s, one_start, one, q1, d1 = _encode(1, docs, queries)
+    two_s, two_start, two, q2, d2 = _encode(2, docs, queries)
+    load_after = os.getloadavg()[0]
+    diff = float(max(np.abs(q1 - q2).max(), np.abs(d1 - d2).max()))
+    ratio = one_s / two_s
+    tokens = two["total"]["tokens"]
+    per_worker = ", ".join(f"w{r['rank']} {r['texts']} texts {r['seconds']:.0f} s" for r in two["per_worker"])
+    return [Row(
+        section="parallel",
+        what=f"MiniLM on {len(docs)} zh_longdoc docs + {len(queries)} queries ({tokens} tokens), CPU: "
+             "2 workers x 1 thread vs 1 worker x 1 thread",
+        evalkit=f"{two_s:.1f} s ({tokens / two_s:.0f} tok/s)",
+        baseline=f"{one_s:.1f} s ({tokens / one_s:.0f} tok/s)",
+        ratio=round(ratio, 3),
+        target=">= 1.7x",
+        met=ratio >= 1.7,
+        note=(f"{per_worker}; start-up {two_start:.0f} s (2 workers) / {one_start:.0f} s (1); max |vector diff| "
+              f"{diff:.1e}; {os.cpu_count()} CPUs, load avg {load_before:.1f} before / {load_after:.1f} after"),
+        data={"one_worker": one, "two_workers": two, "seconds": {"one": one_s, "two": two_s},
+              "startup_seconds": {"one": one_start, "two": two_start}, "max_abs_diff": diff,
+              "load_avg": [load_before, load_after], "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+    )]
+
+
+def main() -> None:
+    import tempfile
+
+    ap = argparse.ArgumentParser(prog="python -m bench.parallel", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=1500)
+    ap.add_argument("--queries", type=int, default=1500)
+    ap.add_argument("--data-cache", default=None, help="built task data (default: a temporary folder)")
+    ap.add_argument("--out", default=None, help="write the row as JSON here")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cache = Path(args.data_cache or tempfile.mkdtemp(prefix="evalkit-bench-data-"))
+    (row,) = bench_parallel(cache, args.docs, args.queries)
+    print(json.dumps({k: v for k, v in row.as_dict().items() if k != "data"}, indent=1, ensure_ascii=False))
+    if args.out:
+        Path(args.out).write_text(json.dumps(row.as_dict(), indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":  # a guard the spawned workers need: they re-import the main module
+    main()
