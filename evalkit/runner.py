@@ -74,13 +74,14 @@ def run(job: Job, callbacks: list[Callback] | None = None, *, variant: Variant |
         try:
             # Scale-out over machines (evalkit.parallel.shards): encode.shard=i/N only encodes and stores its
             # shard of every task; otherwise complete shard stores of these tasks are merged into the cache first.
-            from evalkit.parallel import shards
+            from evalkit.parallel.scoring import prepare_scoring
+            from evalkit.parallel.shards import run_shard_job
 
             if job.encode.shard is not None:
-                records += shards.run_shard_job(run_, info, stack, todo)
+                records += run_shard_job(run_, info, stack, todo)
                 todo = []
             else:
-                run_.shards = shards.prepare_scoring(job, todo, stack)
+                run_.shards = prepare_scoring(job, todo, stack)
             for task in todo:
                 records.append(run_.task(info, stack, task))
         except BaseException as exc:  # the model or server went away, or Ctrl-C: the rest fail

@@ -188,7 +188,9 @@ class ParallelEncoder:
             except EvalkitError:
                 memory = {}
             s = figures["seconds"]
-            rows.append({"rank": w.rank, "device": w.device, "pid": w.pid, **figures, "seconds": round(s, 4),
+            ready = self._ready[w.rank]
+            rows.append({"rank": w.rank, "device": w.device, "pid": w.pid, "gpu": ready["gpu"],
+                         "load_seconds": round(ready["load_seconds"], 3), **figures, "seconds": round(s, 4),
                          "texts_per_s": round(figures["texts"] / s, 2) if s else None,
                          "tokens_per_s": round(figures["tokens"] / s, 1) if s else None,
                          "rss_peak_mb": memory.get("rss_peak_mb"),

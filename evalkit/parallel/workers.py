@@ -83,8 +83,12 @@ def worker_main(rank: int, device: str, threads: int, model_cfg, batching, reque
         cuda = cuda_device_of(backend.meta.device)
         scope = peaks.open(cuda)
         has_view = backend.tokenizer_view() is not None if hasattr(backend, "tokenizer_view") else False
+        gpu = None
+        if cuda is not None:
+            props = torch.cuda.get_device_properties(cuda)
+            gpu = {"name": props.name, "memory_mb": round(props.total_memory / 2**20)}
         conn.send(("ready", rank, None, {"meta": backend.meta, "load_seconds": load_s, "pid": os.getpid(),
-                                         "has_view": has_view, "threads": torch.get_num_threads()}))
+                                         "has_view": has_view, "threads": torch.get_num_threads(), "gpu": gpu}))
     except BaseException as exc:
         conn.send(("error", rank, None, _portable(exc)))
         return
