@@ -22,8 +22,10 @@ worker's texts, float32 vectors), ``done`` (busy seconds), ``answer`` (an RPC re
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import time
 import traceback
@@ -73,6 +75,8 @@ def worker_main(rank: int, device: str, threads: int, model_cfg, batching, reque
     from evalkit.profiling.memory import cuda_device_of, tracker
 
     torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(device)  # so that no library call opens a context on cuda:0 as well
     try:
         t0 = time.perf_counter()
         cfg = model_cfg.model_copy(update={"device": device})
@@ -92,8 +96,14 @@ def worker_main(rank: int, device: str, threads: int, model_cfg, batching, reque
     except BaseException as exc:
         conn.send(("error", rank, None, _portable(exc)))
         return
+    parent = multiprocessing.parent_process()
     while True:
-        msg = requests.get()
+        try:
+            msg = requests.get(timeout=2.0)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                break  # the parent was killed: do not linger as an orphan holding a device
+            continue
         if msg is None:
             break
         kind, call, args = msg
@@ -147,9 +157,7 @@ class Worker:
 
 
 def start_workers(model_cfg, devices: list[str], threads: int, batching) -> list[Worker]:
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
+    ctx = multiprocessing.get_context("spawn")
     workers = []
     for rank, device in enumerate(devices):
         reader, writer = ctx.Pipe(duplex=False)
