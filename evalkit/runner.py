@@ -118,7 +118,7 @@ class _Run:
     def __init__(self, job: Job, variant: Variant, store: ResultStore, hooks: CallbackList):
         self.job, self.variant, self.store, self.hooks = job, variant, store, hooks
         self.config_hash = job.config_hash()
-        self.shards = None  # evalkit.parallel.shards.ScoringShards when the vectors come from shard jobs
+        self.shards = None  # evalkit.parallel.scoring.ScoringShards when the vectors come from shard jobs
 
     def model_block(self, meta: dict | None = None) -> ModelBlock:
         return ModelBlock(name=self.variant.name, variant=self.variant.label, variant_id=self.variant.id,

@@ -56,6 +56,7 @@ class ParallelEncoder:
         self._call = 0
         self._broken: str | None = None
         self.workers: list[Worker] = start_workers(model_cfg, self.devices, threads, batching)
+        self._reset_period()
         try:
             self._ready = self._wait_ready()
         except BaseException:
@@ -64,7 +65,6 @@ class ParallelEncoder:
         first = self._ready[0]["meta"]
         self.meta: EncoderMeta = replace(first, device=f"{len(devices)} workers ({', '.join(devices)})",
                                          extra={**first.extra, "workers": len(devices), "devices": self.devices})
-        self._reset_period()
 
     # -- messages ------------------------------------------------------------------------
     def _fail(self, worker: Worker, during: str) -> EncodeWorkerError:
