@@ -158,7 +158,8 @@ class ParallelEncoder:
                 local, vecs = payload
                 yield shards[rank][local], vecs
             elif kind == "done":
-                self._period[rank]["seconds"] += payload
+                self._period[rank]["seconds"] += payload[0]
+                self._period[rank]["cpu_seconds"] += payload[1]
                 pending.discard(rank)
                 if not pending:
                     self._wall += time.perf_counter() - t0
@@ -174,7 +175,8 @@ class ParallelEncoder:
 
     # -- how the vectors were computed -----------------------------------------------------
     def _reset_period(self) -> None:
-        self._period = [dict(batches=0, texts=0, tokens=0, padded_tokens=0, seconds=0.0) for _ in self.workers]
+        self._period = [dict(batches=0, texts=0, tokens=0, padded_tokens=0, seconds=0.0, cpu_seconds=0.0)
+                        for _ in self.workers]
         self._wall = 0.0
 
     @property
@@ -191,6 +193,7 @@ class ParallelEncoder:
             ready = self._ready[w.rank]
             rows.append({"rank": w.rank, "device": w.device, "pid": w.pid, "gpu": ready["gpu"],
                          "load_seconds": round(ready["load_seconds"], 3), **figures, "seconds": round(s, 4),
+                         "cpu_seconds": round(figures["cpu_seconds"], 4),
                          "texts_per_s": round(figures["texts"] / s, 2) if s else None,
                          "tokens_per_s": round(figures["tokens"] / s, 1) if s else None,
                          "rss_peak_mb": memory.get("rss_peak_mb"),

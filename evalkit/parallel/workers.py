@@ -16,7 +16,7 @@ Channels, chosen so that a killed worker cannot hang or corrupt the others:
 
 Reply messages are tuples ``(kind, rank, call, payload)``: ``ready`` (meta, load seconds, pid),
 ``batch`` (a BatchReport, forwarded to the parent's hooks), ``vectors`` (indices into the
-worker's texts, float32 vectors), ``done`` (busy seconds), ``answer`` (an RPC result) and
+worker's texts, float32 vectors), ``done`` (wall and CPU seconds of the call), ``answer`` (an RPC result) and
 ``error`` (an exception raised in the worker, pickled where possible).
 """
 
@@ -110,10 +110,12 @@ def worker_main(rank: int, device: str, threads: int, model_cfg, batching, reque
         try:
             if kind == "encode":
                 texts, role, instruction = args
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), time.process_time()
                 for idx, vecs in encode_iter(backend, texts, role=role, instruction=instruction):
                     conn.send(("vectors", rank, call, (idx, vecs)))
-                conn.send(("done", rank, call, time.perf_counter() - t0))
+                # wall and CPU seconds (all threads): CPU / wall below the thread count means the
+                # worker waited for a core (other processes on the machine)
+                conn.send(("done", rank, call, (time.perf_counter() - t0, time.process_time() - cpu0)))
             elif kind == "memory":
                 figures = peaks.close(scope)
                 scope = peaks.open(cuda)
