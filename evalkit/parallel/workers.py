@@ -75,9 +75,9 @@ def worker_main(rank: int, device: str, threads: int, model_cfg, batching, reque
     from evalkit.profiling.memory import cuda_device_of, tracker
 
     torch.set_num_threads(threads)
-    if device.startswith("cuda"):
-        torch.cuda.set_device(device)  # so that no library call opens a context on cuda:0 as well
     try:
+        if device.startswith("cuda:"):
+            torch.cuda.set_device(device)  # so that no library call opens a context on cuda:0 as well
         t0 = time.perf_counter()
         cfg = model_cfg.model_copy(update={"device": device})
         backend = backend_module(cfg.backend).build(cfg, _ReplyHooks(rank, conn), batching)
