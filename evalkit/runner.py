@@ -72,6 +72,16 @@ def run(job: Job, callbacks: list[Callback] | None = None, *, variant: Variant |
             run_.fail([t.info() for t in todo], exc, "model_load")
             raise _load_error(job, exc) from exc
         try:
+            # Scale-out over machines (evalkit.parallel.shards): encode.shard=i/N only encodes and stores its
+            # shard of every task; otherwise complete shard stores of these tasks are merged into the cache first.
+            from evalkit.parallel.scoring import prepare_scoring
+            from evalkit.parallel.shards import run_shard_job
+
+            if job.encode.shard is not None:
+                records += run_shard_job(run_, info, stack, todo)
+                todo = []
+            else:
+                run_.shards = prepare_scoring(job, todo, stack)
             for task in todo:
                 records.append(run_.task(info, stack, task))
         except BaseException as exc:  # the model or server went away, or Ctrl-C: the rest fail
@@ -113,6 +123,7 @@ class _Run:
     def __init__(self, job: Job, variant: Variant, store: ResultStore, hooks: CallbackList):
         self.job, self.variant, self.store, self.hooks = job, variant, store, hooks
         self.config_hash = job.config_hash()
+        self.shards = None  # evalkit.parallel.scoring.ScoringShards when the vectors come from shard jobs
 
     def model_block(self, meta: dict | None = None) -> ModelBlock:
         return ModelBlock(name=self.variant.name, variant=self.variant.label, variant_id=self.variant.id,
@@ -150,12 +161,15 @@ class _Run:
             encode["cache_path"] = str(stack.cache.path)
         figures = self.hooks.task_figures(info, task)
         meta = stack.backend.meta
+        computed = getattr(stack.backend.loaded, "computed", None)  # workers, devices (evalkit.parallel)
+        if self.shards is not None:  # and the shard jobs the vectors came from
+            computed = {**(computed or {}), "shards": self.shards.for_task(task.name)}
         block = EvalkitBlock(
             model=self.model_block(meta.to_dict()), task=task.info(), main_score=out.main_score,
             config_hash=self.config_hash, encode_config=scoring_dump(self.job.encode, drop_defaults=True),
             versions=versions(), device=meta.device, date=now(),
             wall_seconds={"model_load": info.model_load_seconds, "task": time.perf_counter() - t0},
-            profile=figures.get("profile"), encode=encode, computed=getattr(stack.backend.loaded, "computed", None),
+            profile=figures.get("profile"), encode=encode, computed=computed,
             extra=out.extra,
         )
         result = ResultFile(task_result=out.task_result, evalkit=block)

@@ -183,6 +183,10 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
             return build_parallel(model_cfg, encode_cfg, backend_hooks, batching)
         return module.build(model_cfg, backend_hooks, batching)
 
+    if model_cfg.backend != "openai_compat" and (encode_cfg.workers > 1 or encode_cfg.devices):
+        from evalkit.parallel import worker_devices
+
+        worker_devices(model_cfg, encode_cfg)  # a device this machine lacks: ConfigError now, not at first encode
     backend = LazyBackend(build, model_cfg, backend_hooks, on_load)
     if not lazy or encode_cfg.long_docs == "chunk":
         backend.load()
@@ -190,7 +194,13 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
     if encode_cfg.dedup:
         encoder = DedupEncoder(encoder, stats)
     cache = None
-    if encode_cfg.cache != "off":
+    if encode_cfg.shard is not None:  # encode-only shard job: its own file store in place of the sqlite cache
+        from evalkit.parallel.shards import shard_encoder
+
+        if cache_dir is None:
+            raise ConfigError("encode.shard needs a cache folder for its shard store: set paths.cache_dir")
+        encoder = shard_encoder(encoder, backend, model_cfg, encode_cfg, Path(cache_dir))
+    elif encode_cfg.cache != "off":
         path = cache_path(encode_cfg, cache_dir)
         if encode_cfg.cache == "readwrite":
             check_writable_folder(path.parent, "the embedding cache",
