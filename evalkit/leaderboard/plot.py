@@ -89,8 +89,9 @@ def _scores_with_intervals(ax, lb: Leaderboard) -> None:
             xs.append(i - 0.4 + width * (j + 0.5))
             ys.append(100 * c.main_score)
             low, high = (c.ci_low, c.ci_high) if c.ci_low is not None else (c.main_score, c.main_score)
-            lo.append(100 * (c.main_score - low))
-            hi.append(100 * (high - c.main_score))
+            # a percentile interval of a tiny sample need not contain the estimate: no negative whiskers
+            lo.append(max(0.0, 100 * (c.main_score - low)))
+            hi.append(max(0.0, 100 * (high - c.main_score)))
         if xs:
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=model)
     ax.set_xticks(range(len(tasks)), tasks, rotation=15, fontsize=8)
