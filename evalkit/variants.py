@@ -84,7 +84,9 @@ def _short(value: Any) -> str:
 def _generic_base(model, preset_name: str) -> str:
     ident = getattr(model, "model_id", None) or getattr(model, "model", None) or preset_name
     ident = str(ident).removeprefix("pypi:").rstrip("/")
-    tail = Path(ident).name if ("/" in ident and Path(ident).exists()) else ident.replace("/", "__")
+    # a hub id never starts with "/", "." or "~": those are folders, named by their last part
+    local = ident.startswith(("/", ".", "~")) or ("/" in ident and Path(ident).exists())
+    tail = Path(ident).name if local else ident.replace("/", "__")
     return tail or preset_name
 
 

@@ -18,7 +18,8 @@ from tests.helpers import CONF_DIR, run_cli
 
 REQUIRED = {"sentence_transformers": ["model.model_id=/some/folder"],
             "openai_compat": ["model.base_url=http://127.0.0.1:1/v1", "model.model=m"],
-            "user": ["task.spec=/some/spec.yaml"]}
+            "user": ["task.spec=/some/spec.yaml"],
+            "benchmark": ["task.benchmark='MTEB(cmn, v1)'"]}
 
 
 def composed(overrides: list[str]):
@@ -45,8 +46,8 @@ def test_every_config_of_every_group_composes_and_validates(group):
     for option in options:
         cfg = composed([f"{group}={option}", *REQUIRED.get(option, [])])
         job = job_from_config(cfg)
-        assert job.model.name and job.task.names
-        if group == "task" and option not in ("mteb", "user"):
+        assert job.model.name and (job.task.names or job.task.benchmark)
+        if group == "task" and option not in ("mteb", "user", "benchmark"):
             assert job.task.names == [option]
 
 

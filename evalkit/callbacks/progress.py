@@ -5,6 +5,7 @@ tokens/s, ETA, cache hits — one live tqdm bar on a terminal, a plain line ever
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -77,5 +78,14 @@ class Progress(Callback):
 
         if self._bar is not None:
             self._bar.close()
+        # a terminal that reports no size (a fresh pty, some CI runners): tqdm would hide the bar
+        width = {"dynamic_ncols": True} if _columns(self.stream) > 0 else {"ncols": 100, "nrows": 20}
         self._bar = tqdm(total=p.total, desc=f"{self._task} {p.role}", unit="text", file=self.stream,
-                         dynamic_ncols=True, leave=False, mininterval=0.5)
+                         leave=False, mininterval=0.5, **width)
+
+
+def _columns(stream) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0

@@ -230,8 +230,11 @@ class _ViewProxy:
         self.max_tokens = pool._rpc(0, "view", "max_tokens", ())
         self.n_special = pool._rpc(0, "view", "n_special", ())
 
-    def _ask(self, name: str, *args):
-        return self._pool._rpc(0, "view", name, args)
+    def _ask(self, name: str, *args, **kwargs):
+        return self._pool._rpc(0, "view", name, args, kwargs)
+
+    def prepare(self, texts, *, role, instruction=None):
+        return self._ask("prepare", list(texts), role=role, instruction=instruction)
 
     def encode(self, texts):
         return self._ask("encode", list(texts))

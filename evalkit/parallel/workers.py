@@ -121,9 +121,10 @@ def worker_main(rank: int, device: str, threads: int, model_cfg, batching, reque
                 scope = peaks.open(cuda)
                 conn.send(("answer", rank, call, figures))
             elif kind == "view":  # the tokenizer view, for wrappers above the pool (chunking)
-                name, view_args = args
+                name, view_args, *view_kwargs = args
                 value = getattr(backend.tokenizer_view(), name)
-                conn.send(("answer", rank, call, value(*view_args) if callable(value) else value))
+                kwargs = view_kwargs[0] if view_kwargs else {}
+                conn.send(("answer", rank, call, value(*view_args, **kwargs) if callable(value) else value))
             else:
                 raise ValueError(f"unknown request {kind!r}")
         except BaseException as exc:  # reported to the parent; the worker stays up for the next call
