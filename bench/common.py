@@ -111,3 +111,37 @@ class Row:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class MethodTimers:
+    """Wall time spent inside some methods, per label and per current task (measurement only:
+    wraps the class attribute for the duration of a ``with`` block, then restores it)."""
+
+    def __init__(self, **targets):
+        self.targets = targets  # label -> (class, method name)
+        self.task = "-"
+        self.seconds: dict[str, dict[str, float]] = {label: {} for label in targets}
+        self._saved = []
+
+    def __enter__(self):
+        for label, (cls, name) in self.targets.items():
+            original = cls.__dict__[name]
+            self._saved.append((cls, name, original))
+            setattr(cls, name, self._wrap(label, original))
+        return self
+
+    def _wrap(self, label, fn):
+        def timed(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                acc = self.seconds[label]
+                acc[self.task] = acc.get(self.task, 0.0) + time.perf_counter() - t0
+
+        return timed
+
+    def __exit__(self, *exc):
+        for cls, name, original in reversed(self._saved):
+            setattr(cls, name, original)
+        self._saved.clear()
