@@ -1,99 +1,98 @@
-"""Row 3: padding efficiency on zh_longdoc for a long-context model (tiny Qwen3 at 8,192 tokens).
+"""Section 3: padding efficiency (real tokens / rows x longest row) per task.
 
-Token counts come from the model's own tokenizer over every query and document of
-zh_longdoc (instruction formatted into queries as the backend does). Efficiency is real
-tokens / padded tokens (rows x longest row) of each plan: fixed batches in input order
-(a plain DataLoader), fixed batches sorted by length (sentence-transformers / mteb), and
-evalkit's token budget. A measured check encodes a sample through the real backend and
-sums its BatchReports.
+Measured: the profiles of section 1's real evalkit runs (zh_longdoc, STSBenchmark, Banking77),
+i.e. the BatchReports of the batches that really ran. Planned: the real tokenizer over every
+text of the task, grouped the way mteb calls the encoder (one call per subset and column,
+distinct texts per call, windows of ``evalkit.encoders.local.WINDOW``), packed by the same
+``plan_token_batches`` with the default ``encode.min_padding_efficiency``. Two tokenizers:
+MiniLM's (256 tokens, batch 32: what section 1 ran) and Qwen3's real BPE at 8,192 tokens,
+batch 8 (``model=qwen3_0_6b``'s defaults, instruction formatting included). The baseline is
+a fixed count per batch after sorting by length, what sentence-transformers (and so
+mteb) does within one encode call.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from bench.common import Row, load_task, task_texts
 
-from bench.common import Row, raw_dir
-
-MAX_LEN = 8192
-BATCH = 8
+TASKS = ["zh_longdoc", "STSBenchmark", "Banking77Classification", "Tatoeba", "mixed_lang"]
 
 
-def bench_padding(data_cache: Path, sample_texts: int = 120) -> list[Row]:
+def plan_efficiency(view, calls, budget: int, batch: int, limit: int, min_eff: float) -> dict:
+    """Padding of evalkit's plan and of fixed sorted batches over encode calls [(texts, role, instr)]."""
     from evalkit.batching import padding_tokens, plan_fixed_batches, plan_token_batches
-    from evalkit.callbacks.base import Callback, CallbackList
+    from evalkit.encoders.local import WINDOW
+
+    real = padded = fixed_padded = batches = fixed_batches = n = 0
+    for texts, role, instruction in calls:
+        texts = list(dict.fromkeys(texts))  # DedupEncoder: each distinct text of a call once
+        lengths = view.lengths(view.prepare(texts, role=role, instruction=instruction))
+        n += len(lengths)
+        for s in range(0, len(lengths), WINDOW):
+            win = lengths[s : s + WINDOW]
+            plan = plan_token_batches(win, budget, max_tokens=limit, min_efficiency=min_eff)
+            r, p = padding_tokens(win, plan, limit)
+            real, padded, batches = real + r, padded + p, batches + len(plan)
+        fixed = plan_fixed_batches(lengths, batch, sort=True)  # ST sorts the whole call
+        fixed_padded += padding_tokens(lengths, fixed, limit)[1]
+        fixed_batches += len(fixed)
+    return {"efficiency": real / padded, "batches": batches, "texts": n, "fixed_efficiency": real / fixed_padded,
+            "fixed_batches": fixed_batches}
+
+
+def encode_calls(task) -> list[tuple[list[str], object, str | None]]:
     from evalkit.encoders.base import Role
-    from evalkit.encoders.registry import build_encoder, validate_model_config
-    from evalkit.tasks.registry import TaskConfig, prepare_task
-    from tests.fixtures.tiny_qwen3 import make_tiny_qwen3
 
-    class Reports(Callback):
-        def __init__(self):
-            self.real = self.padded = 0
+    calls = []
+    for key, texts in task_texts(task).items():
+        if key.endswith("/queries"):
+            calls.append((texts, Role.QUERY, task.instruction))
+        elif key.endswith("/corpus"):
+            calls.append((texts, Role.DOCUMENT, None))
+        else:  # STS, classification, bitext: symmetric, the instruction on both sides (Qwen3)
+            calls.append((texts, Role.SYMMETRIC, task.instruction))
+    return calls
 
-        def on_batch_end(self, r):
-            self.real += r.real_tokens
-            self.padded += r.padded_tokens
 
-    task = prepare_task("zh_longdoc", TaskConfig(names=["zh_longdoc"]), raw_dir(), data_cache)
-    folder = make_tiny_qwen3(Path(tempfile.mkdtemp(prefix="tiny-qwen3-")))
-    reports = Reports()
-    cfg = {"name": "tiny_qwen3", "backend": "hf", "model_id": str(folder), "max_length": MAX_LEN, "device": "cpu", "batch_size": BATCH}
-    enc = build_encoder(validate_model_config(cfg), hooks=CallbackList([reports]))
+def qwen3_view(max_length: int = 8192):
+    from evalkit.encoders.instructions import format_inputs
+    from evalkit.encoders.tokens import TokenizerView
 
-    queries, docs = [], []
-    for sub in task.task.dataset.values():
-        queries += list(sub["test"]["queries"]["text"])
-        docs += list(sub["test"]["corpus"]["text"])
-    lengths = enc.token_lengths(enc.prepare(queries, role=Role.QUERY, instruction=task.instruction))
-    lengths += enc.token_lengths(enc.prepare(docs, role=Role.DOCUMENT))
-    budget = BATCH * MAX_LEN
-    plans = {
-        f"fixed {BATCH}, input order": plan_fixed_batches(lengths, BATCH, sort=False),
-        f"fixed {BATCH}, sorted (ST/mteb)": plan_fixed_batches(lengths, BATCH, sort=True),
-        f"token budget {budget}": plan_token_batches(lengths, budget, max_tokens=MAX_LEN),
-    }
-    eff = {}
-    for name, plan in plans.items():
-        real, padded = padding_tokens(lengths, plan, MAX_LEN)
-        eff[name] = (real / padded, len(plan))
+    from bench.shape_twin import qwen3_tokenizer
 
-    # Measured: a random sample (same mix of queries and documents) through the real backend;
-    # its BatchReports must agree with the plan's arithmetic for that sample.
-    import random
+    def prepare(texts, *, role, instruction=None):
+        return format_inputs(texts, role=role, instruction=instruction, instruction_format="qwen3")
 
-    pool = [(q, Role.QUERY) for q in queries] + [(d, Role.DOCUMENT) for d in docs]
-    sample = random.Random(0).sample(pool, sample_texts)
-    s_docs = [t for t, r in sample if r is Role.DOCUMENT]
-    s_queries = [t for t, r in sample if r is Role.QUERY]
-    enc.token_budget = budget
-    planned_real = planned_padded = 0
-    for texts, role, instr in ((s_queries, Role.QUERY, task.instruction), (s_docs, Role.DOCUMENT, None)):
-        lens = enc.token_lengths(enc.prepare(texts, role=role, instruction=instr))
-        real, padded = padding_tokens(lens, plan_token_batches(lens, budget, max_tokens=MAX_LEN), MAX_LEN)
-        planned_real, planned_padded = planned_real + real, planned_padded + padded
-        enc.encode(texts, role=role, instruction=instr)
-    measured = reports.real / reports.padded
-    planned_sample = planned_real / planned_padded
-    enc.close()
+    return TokenizerView(qwen3_tokenizer(), max_length, prepare)
 
-    ours_name = f"token budget {budget}"
-    ours, n_ours = eff[ours_name]
+
+def bench_padding(data_cache, measured: dict | None = None, qwen3_max: int = 8192, qwen3_batch: int = 8) -> list[Row]:
+    """``measured``: section 1's evalkit run ({"tasks": {name: {"padding_efficiency": …}}}), if it ran."""
+    from evalkit.encoders.stack import build_backend
+    from evalkit.schema import EncodeConfig
+
+    from bench.common import MINILM, minilm_cfg
+
+    min_eff = EncodeConfig().min_padding_efficiency
+    minilm = build_backend(minilm_cfg())
+    qwen = qwen3_view(qwen3_max)
+    measured_tasks = (measured or {}).get("tasks", {})
     rows = []
-    for name, (e, n) in eff.items():
-        if name == ours_name:
-            continue
-        rows.append(
-            Row(
-                "3 padding",
-                f"zh_longdoc all {len(lengths)} texts, tiny Qwen3 @ {MAX_LEN}: budget vs {name}",
-                f"{ours:.3f} ({n_ours} batches)",
-                f"{e:.3f} ({n} batches)",
-                ours / e,
-                ">= 0.9 eff.",
-                ours >= 0.9,
-                f"{len(sample)}-text random sample encoded: {measured:.3f} measured, {planned_sample:.3f} planned",
-                {"efficiency": {k: v[0] for k, v in eff.items()}, "batches": {k: v[1] for k, v in eff.items()}},
-            )
-        )
+    for name in TASKS:
+        calls = encode_calls(load_task(name, data_cache))
+        mini = plan_efficiency(minilm.view, calls, minilm.effective_token_budget(), MINILM["batch_size"],
+                               minilm.meta.max_tokens, min_eff)
+        q = plan_efficiency(qwen, calls, qwen3_batch * qwen3_max, qwen3_batch, qwen3_max, min_eff)
+        got = (measured_tasks.get(name) or {}).get("padding_efficiency")
+        value, how = (got, "measured") if got is not None else (mini["efficiency"], "planned")
+        met = value >= 0.9 and q["efficiency"] >= 0.9
+        note = (f"MiniLM planned {mini['efficiency']:.3f} in {mini['batches']} batches (fixed-32 sorted: "
+                f"{mini['fixed_batches']}); Qwen3 tokenizer @{qwen3_max}, batch {qwen3_batch}: planned "
+                f"{q['efficiency']:.3f} in {q['batches']} batches (fixed-{qwen3_batch} sorted {q['fixed_efficiency']:.3f}, "
+                f"{q['fixed_batches']} batches)")
+        rows.append(Row("3 padding", f"{name}: {mini['texts']} distinct texts in {len(calls)} encode calls",
+                        f"{value:.3f} {how} (MiniLM); Qwen3 {q['efficiency']:.3f} planned",
+                        f"{mini['fixed_efficiency']:.3f} (fixed 32, sorted)", value / mini["fixed_efficiency"],
+                        ">= 0.9", met, note, {"minilm": mini, "qwen3": q, "measured": got}))
+    minilm.close()
     return rows
