@@ -114,7 +114,8 @@ def main(argv=None) -> int:
     ref = (first_run or {}).get("scores", {}).get("zh_longdoc") if args.limit is None else None
     rows += section("5", "kill -9 during encoding", bench_crash, data_cache, ref) or []
     rows += section("6", "prefetch on vs off", bench_prefetch, data_cache) or []
-    rows += section("7", "data parallel", bench_parallel or (lambda: _missing("7 parallel", "bench/parallel.py"))) or []
+    rows += section("7", "data parallel", bench_parallel or (lambda _: _missing("7 parallel", "bench/parallel.py")),
+                    data_cache) or []
     total = time.perf_counter() - t0
     print()
     print(_format(rows))

