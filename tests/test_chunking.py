@@ -123,3 +123,14 @@ def test_chunk_needs_a_tokenizer(minilm):
 
     with pytest.raises(ConfigError, match="long_docs=truncate"):
         ChunkingEncoder(NoTokenizer(), EncodeStats())
+
+
+def test_lengths_after_an_encode_are_the_tokenizers_own(minilm):
+    """The view remembers what encoding tokenised; its answers equal a fresh tokenizer count."""
+    view = minilm.tokenizer_view()
+    texts = [LAW, LAW[:40], "短", "a mixed 中英 sentence"]
+    prepared = minilm.prepare(texts, role=Role.DOCUMENT)
+    minilm.encode(texts[:2], role=Role.DOCUMENT)  # two of them now known to the view
+    expected = [len(minilm.tokenizer(t, add_special_tokens=True)["input_ids"]) for t in prepared]
+    assert view.lengths(prepared) == expected
+    assert view.lengths(prepared[::-1]) == expected[::-1]

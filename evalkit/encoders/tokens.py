@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+KNOWN_LENGTHS_MAX = 2_000_000  # memo entries (~200 MB at most) before it starts over
 PROBE_TEXTS = ["a b", "Hello, world! 你好，世界。", "x" * 3 + " — ok", "第一条 为了规范…" * 40]
 
 
@@ -42,6 +43,7 @@ class TokenizerView:
         core.no_truncation()
         core.no_padding()
         self.core = core
+        self._known: dict[int, int] = {}  # hash(text) -> content length, of texts tokenised so far
         self.prefix, self.suffix = self._specials()
         self.suffix = self.suffix + list(self.extra_suffix)
 
@@ -60,11 +62,24 @@ class TokenizerView:
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Content ids of each text, untruncated, no special tokens."""
-        return [e.ids for e in self.core.encode_batch(list(texts), add_special_tokens=False)]
+        ids = [e.ids for e in self.core.encode_batch(list(texts), add_special_tokens=False)]
+        if len(self._known) > KNOWN_LENGTHS_MAX:
+            self._known.clear()
+        self._known.update(zip(map(hash, texts), map(len, ids)))
+        return ids
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
-        """Untruncated lengths, special tokens included (what the model would see uncut)."""
-        return [len(ids) + self.n_special for ids in self.encode(texts)]
+        """Untruncated lengths, special tokens included (what the model would see uncut).
+
+        Texts this view already tokenised for encoding are not tokenised again: a retrieval
+        task's document lengths (by-length figures) then cost nothing after its encode. The
+        memo keys on Python's 64-bit string hash; a collision would only misplace one
+        document in a length statistic, never touch an embedding or a score."""
+        out = [self._known.get(hash(t)) for t in texts]
+        todo = [i for i, n in enumerate(out) if n is None]
+        for i, ids in zip(todo, self.encode([texts[i] for i in todo]) if todo else []):
+            out[i] = len(ids)
+        return [n + self.n_special for n in out]
 
     def with_specials(self, content: list[int], limit: int | None = None) -> list[int]:
         limit = self.max_tokens if limit is None else limit
