@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evalkit.encoders.base import EncodeProgress  # noqa: F401  (a hook's argument; defined with the encoders)
+
 if TYPE_CHECKING:
     from evalkit.encoders.base import BatchReport, EncoderMeta
     from evalkit.results import ResultFile
@@ -24,16 +26,6 @@ class JobInfo:
     model_meta: EncoderMeta | None = None  # set once the model is loaded
     model_load_seconds: float | None = None
     results_dir: str | None = None
-
-
-@dataclass
-class EncodeProgress:
-    role: str  # query | document | symmetric
-    done: int  # texts with a vector so far in this encode call
-    total: int
-    cached: int  # of done: answered by the embedding cache
-    started: float  # time.perf_counter() at the call's start
-    finished: bool = False
 
 
 @dataclass

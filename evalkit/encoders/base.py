@@ -117,6 +117,19 @@ def collect(batches: Batches, n: int, dim: int | None) -> np.ndarray:
     return out if out is not None else np.zeros((0, dim or 0), dtype=np.float32)
 
 
+@dataclass
+class EncodeProgress:
+    """How far one encode call has come (``ProgressEncoder`` -> the hooks' ``on_encode_progress``)."""
+
+    role: str  # query | document | symmetric
+    done: int  # texts with a vector so far in this encode call
+    total: int
+    cached: int  # of done: answered by the embedding cache
+    started: float  # time.perf_counter() at the call's start
+    finished: bool = False
+
+
+
 class EncoderWrapper:
     """Base of wrappers that are Encoders around an Encoder (cache, chunking, dedup). A wrapper
     knows only ``.inner``: identity, hooks and the tokenizer view are the inner encoder's."""

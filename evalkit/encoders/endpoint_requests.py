@@ -39,6 +39,19 @@ POLL_S = 0.2  # how often waiting workers look at the abort flag
 ABANDONED_HOLD = 2.0  # a timed-out request keeps its slot this many of its timeouts more
 
 
+@dataclass
+class Piece:
+    """Consecutive inputs sent as one request (a timed-out piece comes back as two)."""
+
+    start: int
+    texts: list[str]
+    timeouts: int = 0  # times this very request timed out (only a single text is re-sent)
+
+    @property
+    def chars(self) -> int:
+        return sum(len(t) for t in self.texts)
+
+
 def plan_requests(lengths: list[int], max_texts: int, max_chars: int) -> list[tuple[int, int]]:
     """``[start, end)`` ranges of consecutive inputs: at most ``max_texts`` texts and
     ``max_chars`` characters each (a longer text alone)."""

@@ -1,17 +1,22 @@
 """What an OpenAI-compatible embeddings server answers, checked: the response body (one
 finite vector per input, ordered by ``index``, one dimension), ``Retry-After``, the server's
-error message, and URLs safe to print (no user:password part)."""
+error message, URLs safe to print (no user:password part), the error that names a rejected
+input, and the API key's source (never printed)."""
 
 from __future__ import annotations
 
 import base64
 import email.utils
 import json
+import os
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+
+from evalkit.errors import EndpointError
 
 
 class MalformedResponse(Exception):
@@ -87,3 +92,64 @@ def server_message(exc) -> str:
             msg = msg.get("message", msg)
         return str(msg)[:300]
     return str(getattr(exc, "message", exc))[:300]
+
+
+# Status codes worth another try: the server is busy or broken, not the request.
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# Status codes that mean "this input is not acceptable" (too long, bad characters).
+INPUT_REJECTED_STATUS = {400, 413, 422}
+
+
+@dataclass
+class Answer:
+    vectors: np.ndarray
+    seconds: float  # latency of the successful attempt
+    prompt_tokens: int | None
+
+
+@dataclass
+class Fault:
+    """What went wrong with one attempt."""
+
+    kind: str  # timeout | connection | malformed | http_<status>, as counted in stats
+    message: str
+    retry_after: float | None = None  # the server's Retry-After, in seconds
+    status: int | None = None  # HTTP status, for HTTP errors
+    refused: bool = False  # the connection was refused: nothing listens there
+
+
+def resolve_api_key(cfg) -> str:
+    if cfg.api_key is not None and cfg.api_key.get_secret_value():
+        return cfg.api_key.get_secret_value()
+    if cfg.api_key_env:
+        value = os.environ.get(cfg.api_key_env)
+        if value:
+            return value
+    return "EMPTY"  # local servers ignore it; the client insists on some string
+
+
+def finish_vectors(vectors: np.ndarray, dimension: int | None, normalize: bool) -> np.ndarray:
+    """Client-side Matryoshka truncation and normalisation, when configured."""
+    if dimension is not None:
+        vectors = vectors[:, :dimension]
+    if normalize or dimension is not None:
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.where(norms == 0, 1, norms)
+    return vectors.astype(np.float32, copy=False)
+
+
+def rejection_error(url: str, cfg, fault: Fault, inputs: list[str], offset: int, culprit: int | None) -> EndpointError:
+    """The error for a non-retryable 4xx, naming the API key's source, the URL or the input."""
+    status, message = fault.status, fault.message
+    if status in (401, 403):
+        source = f"environment variable {cfg.api_key_env}" if cfg.api_key_env else "model.api_key"
+        return EndpointError(f"{url}: {message}; the server refused the API key (from {source})")
+    if status == 404:
+        return EndpointError(f"{url}: {message}; check model.base_url (ends in /v1?) and the served model name {cfg.model!r}")
+    if status in INPUT_REJECTED_STATUS and culprit is not None:
+        return EndpointError(
+            f"{url} rejected input {offset + culprit} ({len(inputs[culprit])} characters): {message}. "
+            "If it is too long, shorten it, set model.max_input_chars (client-side truncation) "
+            "or enable the server's own truncation via model.extra_body."
+        )
+    return EndpointError(f"{url}: {message} for inputs {offset}..{offset + len(inputs) - 1}")

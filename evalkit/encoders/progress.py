@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from evalkit.encoders.base import EncoderWrapper, Role, encode_iter
+from evalkit.encoders.base import EncodeProgress, EncoderWrapper, Role, encode_iter
 
 
 class ProgressEncoder(EncoderWrapper):
@@ -15,8 +15,6 @@ class ProgressEncoder(EncoderWrapper):
         self.callbacks, self.stats = callbacks, stats
 
     def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None):
-        from evalkit.callbacks.base import EncodeProgress
-
         state = EncodeProgress(role=role.value, done=0, total=len(texts), cached=0, started=time.perf_counter())
         hits_before = self.stats.cache_hits
         self.callbacks.on_encode_progress(state)
