@@ -96,26 +96,35 @@ def curves_png(lb: Leaderboard, perf: dict[str, dict]) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.3), dpi=110)
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors: dict[str, str] = {}
+
+    def color(model: str) -> str:  # one colour per model across the three panels
+        return colors.setdefault(model, cycle[len(colors) % len(cycle)])
+
     for model, fig_ in perf.items():
         pts = [p for p in fig_.get("points", []) if p.get("batch") == 1 and p.get("latency_ms") and not p.get("truncated")]
         if pts:
-            axes[0].plot([p["tokens"] for p in pts], [p["latency_ms"] for p in pts], marker="o", label=model)
+            axes[0].plot([p["tokens"] for p in pts], [p["latency_ms"] for p in pts], marker="o", label=model, color=color(model))
     axes[0].set(xscale="log", yscale="log", xlabel="input length (model tokens)", ylabel="latency, batch 1 (ms)",
                 title="latency vs length")
     for c in lb.cells:
         if c.task in ("zh_passkey", "zh_needle") and c.status == "ok" and c.subsets:
             pts = sorted((int(s.subset), s.main_score) for s in c.subsets if s.subset.isdigit() and s.main_score is not None)
-            axes[1].plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", linestyle="-" if c.task == "zh_passkey" else "--",
+            axes[1].plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", linestyle="-" if c.task == "zh_passkey" else "--", color=color(c.model),
                          label=f"{c.model} ({c.task.removeprefix('zh_')})")
     axes[1].set(xscale="log", xlabel="document length (reference tokens)", ylabel="nDCG@1 x 100",
                 title="passkey / needle: score vs length")
     for c in lb.cells:
         if c.task == "zh_longdoc" and c.by_length:
             pts = [(b.bucket, 100 * b.score) for b in c.by_length if b.score is not None]
-            axes[2].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=c.model)
+            axes[2].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=c.model, color=color(c.model))
     axes[2].set(xlabel="relevant document length (model tokens)", ylabel="nDCG@10 x 100", title="zh_longdoc by length")
+    from matplotlib.ticker import NullFormatter
+
     for ax in axes:
         ax.grid(True, alpha=0.3)
+        ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels overlap at this width
         if ax.lines:
             ax.legend(fontsize=7)
     fig.tight_layout()

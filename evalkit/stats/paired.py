@@ -14,6 +14,7 @@ from evalkit.stats.scores import (_BATCH_ELEMENTS, DEFAULT_RESAMPLES, MIN_ITEMS_
                                   _rank_keys, _ranks_of_keys, _resampled_score, spearman_contributions, task_score)
 
 
+@dataclass
 class Comparison:
     """Model a vs. model b on one task; ``difference`` and ``ci`` are a - b."""
 
