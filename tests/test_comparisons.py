@@ -54,6 +54,30 @@ def test_each_variant_keeps_its_own_result_and_row(max_length_sweep):
     assert "## Paired comparisons" in proc.stdout and "±" in proc.stdout
 
 
+def test_truncate_and_chunk_are_two_variants_with_two_rows(tmp_path, data_cache):
+    """The sweep a long-context user runs first: two configs, two files, two rows, mteb loads both."""
+    import mteb
+
+    proc = run_cli(["-m", "task=zh_longdoc", "task.limit=1", "task.subsets=[drcd]",
+                    "encode.long_docs=truncate,chunk", "callbacks.progress.mode=off", "encode.cache=off",
+                    f"paths.cache_dir={data_cache}"], tmp_path, timeout=600)  # built data shared, no vectors
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = sorted((tmp_path / "outputs" / "results").glob("*/*/zh_longdoc.json"))
+    assert [f.parts[-3] for f in files] == ["minilm_l6+limit=1+subsets=drcd",
+                                            "minilm_l6+long_docs=chunk+limit=1+subsets=drcd"]
+    (sweep,) = (tmp_path / "outputs" / "multirun").iterdir()
+    board = json.loads((sweep / "leaderboard.json").read_text())
+    rows = {c["model"]: c["main_score"] for c in board["cells"]}
+    assert set(rows) == {"minilm_l6 · limit=1 · subsets=drcd", "minilm_l6 · long_docs=chunk · limit=1 · subsets=drcd"}
+    for f in files:
+        assert rows[json.loads(f.read_text())["evalkit"]["model"]["variant"]] == pytest.approx(
+            json.loads(f.read_text())["evalkit"]["main_score"], abs=1e-6)
+    chunked = json.loads(files[1].read_text())["evalkit"]["encode"]
+    assert chunked["long_docs"] == "chunk" and chunked["chunks"] > chunked["texts_chunked"] > 0
+    loaded = mteb.ResultCache(cache_path=tmp_path / "outputs").load_results(include_remote=False)
+    assert sorted(m.model_name for m in loaded.model_results) == [f.parts[-3] for f in files]
+
+
 def test_rerun_skips_exactly_the_finished_pairs(max_length_sweep, tmp_path):
     outputs, _, _ = max_length_sweep
     job = make_job(tmp_path, ["STSBenchmark"], model=minilm_cfg(max_length=12), limit=300, encode={"cache": "off"})
