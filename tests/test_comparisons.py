@@ -113,8 +113,9 @@ def test_a_result_of_another_config_is_moved_aside_never_overwritten(tmp_path):
 
 @pytest.mark.parametrize("task, limit", [("zh_longdoc", 4), ("Tatoeba", 80), ("STSBenchmark", 120),
                                          ("Banking77Classification", 154)])
-def test_per_item_mean_equals_the_main_score(task, limit, tmp_path, data_cache):
-    (rec,) = run(make_job(tmp_path, [task], limit=limit, cache_dir=data_cache))
+def test_per_item_mean_equals_the_main_score(task, limit, tmp_path, data_cache, shared_embeddings):
+    (rec,) = run(make_job(tmp_path, [task], limit=limit, cache_dir=data_cache,
+                          encode={"cache_path": str(shared_embeddings)}))
     assert rec.status == "ok", rec.error
     items = ResultStore(tmp_path).load_items(rec.path)
     assert items is not None and rec.result.evalkit.items_file == f"{task}.items.json.gz"

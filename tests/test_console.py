@@ -141,12 +141,13 @@ def test_dtype_auto_is_float32_on_cpu_and_recorded_resolved(tmp_path):
     assert model_key(model_identity(auto.model)) == model_key(model_identity(f32.model))
 
 
-def test_benchmark_offline_names_missing_tasks_and_skips_them_on_request(tmp_path):
+def test_benchmark_offline_names_missing_tasks_and_skips_them_on_request(tmp_path, shared_embeddings):
     proc = run_cli(["task=benchmark", "task.benchmark='MTEB(eng, v2)'"], tmp_path, timeout=120)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "of 41 tasks have no data here" in proc.stderr and "task.missing=skip" in proc.stderr
     assert "Banking77Classification" in proc.stderr and "STSBenchmark" in proc.stderr  # the ones that can run
-    ok = run_cli(["task=benchmark", "task.benchmark='MTEB(eng, v2)'", "task.missing=skip", "task.limit=80"], tmp_path,
+    ok = run_cli(["task=benchmark", "task.benchmark='MTEB(eng, v2)'", "task.missing=skip", "task.limit=80",
+                  f"encode.cache_path={shared_embeddings}"], tmp_path,
                  timeout=600)
     assert ok.returncode == 0, ok.stderr[-2000:]
     done = sorted(p.stem for p in (tmp_path / "outputs" / "results").glob("*/*/*.json") if p.name != "model_meta.json")
