@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): evalkit against its baselines, one table, every row
 measured side by side in this run, at full size. Not part of CI.
 
-    python -m bench                     # every section (~15 min on 2 idle CPU cores)
+    python -m bench                     # every section (~22 min on 2 idle CPU cores)
     python -m bench --only 1,3          # some sections
     python -m bench --limit 10          # task.limit of section 1 (measures start-up, not evaluation)
 
@@ -29,15 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Row, load_avg  # noqa: E402
 
-try:  # written on another branch; registered only through this guarded import
-    from bench.endpoint import bench_endpoint
-except ImportError:
-    bench_endpoint = None
-try:
-    from bench.parallel import bench_parallel
-except ImportError:
-    bench_parallel = None
-
 ALL = "1,2,3,4,5,6,7"
 
 
@@ -50,10 +41,6 @@ def _format(rows) -> str:
         ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"
         body.append([r.section, r.what, r.evalkit, r.baseline, ratio, r.target, met, r.note])
     return format_table(body, ["row", "what", "evalkit", "baseline", "ratio", "target", "met", "note"])
-
-
-def _missing(section: str, module: str) -> list[Row]:
-    return [Row(section, f"{module} not present on this branch", "-", "-", None, "-", None, "guarded import found nothing")]
 
 
 def main(argv=None) -> int:
@@ -97,8 +84,10 @@ def main(argv=None) -> int:
         return out
 
     from bench.crash import bench_crash
+    from bench.endpoint import bench_endpoint
     from bench.overhead import bench_overhead
     from bench.padding import bench_padding
+    from bench.parallel import bench_parallel
     from bench.prefetch import bench_prefetch
     from bench.vs_mteb import bench_vs_mteb
 
@@ -110,12 +99,11 @@ def main(argv=None) -> int:
         rows += out
     rows += section("2", "encode vs bare forward", bench_overhead, data_cache) or []
     rows += section("3", "padding efficiency", bench_padding, data_cache, first_run) or []
-    rows += section("4", "endpoint concurrency", bench_endpoint or (lambda: _missing("4 endpoint", "bench/endpoint.py"))) or []
+    rows += section("4", "endpoint concurrency", bench_endpoint) or []
     ref = (first_run or {}).get("scores", {}).get("zh_longdoc") if args.limit is None else None
     rows += section("5", "kill -9 during encoding", bench_crash, data_cache, ref) or []
     rows += section("6", "prefetch on vs off", bench_prefetch, data_cache) or []
-    rows += section("7", "data parallel", bench_parallel or (lambda _: _missing("7 parallel", "bench/parallel.py")),
-                    data_cache) or []
+    rows += section("7", "data parallel", bench_parallel, data_cache) or []
     total = time.perf_counter() - t0
     print()
     print(_format(rows))

@@ -80,3 +80,31 @@ def test_plan_efficiency_matches_direct_computation(monkeypatch):
     assert got["efficiency"] == pytest.approx(real / padded)
     assert got["fixed_efficiency"] == pytest.approx(real / fixed_padded)
     assert got["efficiency"] >= 0.9  # every planned batch keeps 90 % of its compute real
+
+
+def test_every_evalkit_name_the_bench_imports_exists():
+    """The bench imports inside its section functions (so `--only` stays cheap): read them from
+    the source and resolve each, so a renamed module or function breaks this test, not a
+    20-minute `make bench` run."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    missing = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("evalkit", "bench"):
+                try:
+                    module = importlib.import_module(node.module)
+                except ImportError as exc:
+                    missing.append(f"{path.name}: {node.module} ({exc})")
+                    continue
+                missing += [f"{path.name}: {node.module}.{a.name}" for a in node.names
+                            if not hasattr(module, a.name) and not _is_submodule(node.module, a.name)]
+    assert not missing, missing
+
+
+def _is_submodule(package: str, name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"{package}.{name}") is not None
