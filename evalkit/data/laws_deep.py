@@ -12,7 +12,8 @@ from one law; depths and positions are those of the built document.
 
 Not drawn (counted in ``dropped``): the purpose clause (``第一条``, the ``laws`` subset's query),
 the last article of a law (nothing follows it to mark its position), articles under ``MIN_CHARS`` or over ``MAX_CHARS`` characters, articles that name their own law,
-near-copies of another article (an amendment, a regulation restating a law, a model clause:
+near-copies of another article or of text outside the articles of any law (an amendment
+quoting what it rewrites, a regulation restating its law, a model clause:
 see :mod:`evalkit.data.near_copies`), boilerplate made of stock phrases, every article of a law
 that has another version or twin in the corpus (that version would be a distractor with the
 same context around the hole), and articles deeper than 32k tokens.
@@ -107,11 +108,23 @@ def bucket_of(depth: int) -> int | None:
     return next((i for i, (lo, hi, _) in enumerate(DEPTH_BUCKETS) if (lo == 0 or depth > lo) and depth <= hi), None)
 
 
+def outside_articles(arts: list[Article], laws: list[tuple[str, str, set[str]]]) -> list[str]:
+    """Per law, its text outside its articles (title, preamble, and what amendments quote)."""
+    spans: dict[int, list[Article]] = {}
+    for a in arts:
+        spans.setdefault(a.doc, []).append(a)
+    out = []
+    for d, (_, text, _) in enumerate(laws):
+        edges = [0] + [x for a in spans.get(d, []) for x in (a.start, a.end)] + [len(text)]
+        out.append("\n".join(text[edges[i] : edges[i + 1]] for i in range(0, len(edges), 2)))
+    return out
+
+
 def eligibility(arts: list[Article], laws: list[tuple[str, str, set[str]]]) -> list[str | None]:
     """Per article: None (may be drawn) or why not."""
     from evalkit.data.near_copies import near_copies
 
-    copies = near_copies([a.body for a in arts], [a.doc for a in arts])
+    copies = near_copies([a.body for a in arts], [a.doc for a in arts], outside_articles(arts, laws))
     titles = [text.split("\n", 1)[0].strip().removeprefix("中华人民共和国") for _, text, _ in laws]
     reasons = []
     for i, a in enumerate(arts):

@@ -3,7 +3,9 @@
 Hong Kong's and Macao's twin laws) has more than one right answer, and a law that has another
 version in the corpus is a distractor with the same context around the removed article.
 
-Articles are compared by their 8-character shingles (punctuation and spaces removed), the usual
+Articles are compared with every other article and with the text of every document outside its
+articles (where amendments and revision decisions quote the articles they rewrite:
+"将第一百四十三条修改为：“……”"), by their 8-character shingles (punctuation and spaces removed), the usual
 text-reuse measure: ``containment(a, b)`` = the share of ``a``'s shingles that ``b`` also has.
 Shingles found in more than ``STOCK_DF`` articles are stock phrases of legal drafting ("依法追究
 刑事责任"), counted apart: an article made mostly of them is boilerplate. The pairwise counts are
@@ -63,21 +65,25 @@ def _dense_ids(values: np.ndarray) -> np.ndarray:
     return ids
 
 
-def near_copies(bodies: list[str], doc_of: list[int]) -> NearCopies:
-    """Compare every article with every other (same document or not). An article shorter than
-    one shingle has none: it is never a near-copy (``laws_deep`` drops short articles anyway)."""
-    x = shingle_matrix(bodies)
+def near_copies(bodies: list[str], doc_of: list[int], others: list[str] = ()) -> NearCopies:
+    """Compare every article with every other (same document or not) and with ``others`` (text
+    outside articles, one string per document). An article shorter than one shingle has none:
+    it is never a near-copy (``laws_deep`` drops short articles anyway)."""
+    n = len(bodies)
+    x = shingle_matrix(list(bodies) + list(others))
     df = np.asarray(x.sum(axis=0)).ravel()
-    size = np.maximum(np.asarray(x.sum(axis=1)).ravel(), 1)
-    stock = np.asarray(x[:, df > STOCK_DF].sum(axis=1)).ravel() / size
+    size = np.maximum(np.asarray(x.sum(axis=1)).ravel(), 1)[:n]
+    stock = np.asarray(x[:n, df > STOCK_DF].sum(axis=1)).ravel() / size
     rare = x[:, np.flatnonzero(df <= STOCK_DF)]
-    shared = (rare @ rare.T).tocoo()
+    shared = (rare[:n] @ rare.T).tocoo()
     other = shared.row != shared.col
     row, col = shared.row[other], shared.col[other]
     share = shared.data[other] / size[row]
-    best = np.zeros(len(bodies))
+    best = np.zeros(n)
     np.maximum.at(best, row, share)
-    return NearCopies(best, stock, _docs_with_sibling(row, col, share, np.asarray(doc_of)))
+    between_articles = col < n
+    return NearCopies(best, stock, _docs_with_sibling(row[between_articles], col[between_articles],
+                                                      share[between_articles], np.asarray(doc_of)))
 
 
 def _docs_with_sibling(row: np.ndarray, col: np.ndarray, share: np.ndarray, doc_of: np.ndarray) -> set[int]:
