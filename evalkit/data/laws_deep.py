@@ -201,12 +201,10 @@ def build(raw_dir: Path) -> RetrievalData:
 
 
 def _data(corpus, laws, arts, reasons, picked, placed) -> RetrievalData:
-    """Queries interleaved across buckets (so ``task.limit=N`` takes every depth), facts for build.json."""
-    final_bucket = {i: bucket_of(placed[i][1]) for i in picked}
-    per_bucket = [[i for i in picked if final_bucket[i] == b] for b in range(len(DEPTH_BUCKETS))]
-    order = [q for row in _round_robin(per_bucket) for q in row]
+    """Queries interleaved across buckets (so ``task.limit=N`` takes every depth)."""
+    per_bucket = [[i for i in picked if bucket_of(placed[i][1]) == b] for b in range(len(DEPTH_BUCKETS))]
     queries, qrels, evidence = [], [], {}
-    for n, i in enumerate(order):
+    for n, i in enumerate(q for row in _round_robin(per_bucket) for q in row):
         qid, doc_id = f"q{n:04d}", laws[arts[i].doc][0]
         queries.append((qid, arts[i].body))
         qrels.append((qid, doc_id, 1))
@@ -215,17 +213,26 @@ def _data(corpus, laws, arts, reasons, picked, placed) -> RetrievalData:
     for why in reasons:
         if why is not None:
             dropped[f"articles_{why}"] = dropped.get(f"articles_{why}", 0) + 1
-    eligible = [sum(1 for i, a in enumerate(arts) if reasons[i] is None and bucket_of(a.depth) == b) for b in range(len(DEPTH_BUCKETS))]
-    dropped["eligible_articles_not_drawn"] = sum(eligible) - len(picked)
+    dropped["eligible_articles_not_drawn"] = reasons.count(None) - len(picked)
+    return RetrievalData(corpus=corpus, queries=queries, qrels=qrels, dropped=dropped, evidence=evidence,
+                         extra=_facts(arts, reasons, picked, per_bucket))
+
+
+def _facts(arts, reasons, picked, per_bucket) -> dict:
+    """build.json: how many articles each depth had to draw from, and what was drawn."""
+    from evalkit.data.haystack import reference_tokenizer_id
+
     labels = [label for _, _, label in DEPTH_BUCKETS]
-    extra = {
+    eligible = [(bucket_of(a.depth), a.doc) for a, why in zip(arts, reasons) if why is None]
+    return {
+        "reference_tokenizer": reference_tokenizer_id(),
         "articles": len(arts),
-        "eligible_articles_by_depth": dict(zip(labels, eligible)),
-        "laws_with_eligible_articles_by_depth": dict(zip(labels, [len({arts[i].doc for i, r in enumerate(reasons) if r is None and bucket_of(arts[i].depth) == b}) for b in range(len(DEPTH_BUCKETS))])),
+        "eligible_articles_by_depth": {label: sum(b == k for b, _ in eligible) for k, label in enumerate(labels)},
+        "laws_with_eligible_articles_by_depth": {label: len({d for b, d in eligible if b == k})
+                                                 for k, label in enumerate(labels)},
         "queries_by_depth": dict(zip(labels, [len(p) for p in per_bucket])),
         "laws_queried": len({arts[i].doc for i in picked}),
     }
-    return RetrievalData(corpus=corpus, queries=queries, qrels=qrels, dropped=dropped, extra=extra, evidence=evidence)
 
 
 def _round_robin(groups: list[list[int]]) -> list[list[int]]:
