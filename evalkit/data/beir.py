@@ -14,8 +14,8 @@ A query may say where its evidence sits (built-in long-document subsets write it
 ``"evidence": [{"corpus-id": <doc>, "start": <char>, "end": <char>, "kind": <what>}]`` in its
 ``queries.jsonl`` line, one entry per relevant document, offsets into that document's ``text``
 (what the model reads when the title is empty, as in every built subset). ``start == end``
-marks where text was removed (the query itself, taken out of the document). Other readers of
-the BEIR layout (mteb's) ignore the field.
+marks where text was removed (the query itself, taken out of the document). The field stays
+here: mteb gets the queries' ids and texts only (evalkit.tasks.spec_task).
 """
 
 from __future__ import annotations
