@@ -25,7 +25,6 @@ from evalkit.callbacks.base import Callback, CallbackList, JobInfo, TaskRecord
 from evalkit.errors import EvalkitError, ModelLoadError
 from evalkit.results import EvalkitBlock, FailureRecord, ModelBlock, ResultFile, ResultStore, TaskBlock, redact
 from evalkit.schema import Job
-from evalkit.schema.fields import scoring_dump
 from evalkit.tasks.base import EvalContext, Task
 from evalkit.variants import Variant, variant_of
 
@@ -166,7 +165,7 @@ class _Run:
             computed = {**(computed or {}), "shards": self.shards.for_task(task.name)}
         block = EvalkitBlock(
             model=self.model_block(meta.to_dict()), task=task.info(), main_score=out.main_score,
-            config_hash=self.config_hash, encode_config=scoring_dump(self.job.encode, drop_defaults=True),
+            config_hash=self.config_hash, encode_config=self.job.encode.scoring(),
             versions=versions(), device=meta.device, date=now(),
             wall_seconds={"model_load": info.model_load_seconds, "task": time.perf_counter() - t0},
             profile=figures.get("profile"), encode=encode, computed=computed,

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("task")
     i.add_argument("--json", action="store_true")
     i.add_argument("--markdown", action="store_true", help="the statistics tables of the data card")
-    i.add_argument("--no-baseline", action="store_true", help="skip the BM25 baseline")
+    i.add_argument("--no-baseline", action="store_true", help="skip the BM25 baseline and its by-evidence-depth checks (BM25, title only)")
     i.add_argument("--tokenizers", nargs="+", choices=("minilm", "qwen"), default=None,
                    help="count tokens with only these tokenizers (default: every installed one; counting long documents takes time)")
     args = parser.parse_args(argv)

@@ -43,7 +43,7 @@ class Job(BaseModel):
         return {
             "model": scoring_dump(self.model),
             "task": scoring_dump(self.task, drop_defaults=True) | {"names": None},
-            "encode": scoring_dump(self.encode, drop_defaults=True),
+            "encode": self.encode.scoring(),
         }
 
     def config_hash(self) -> str:
