@@ -68,11 +68,11 @@ def test_effective_length_rule_by_an_independent_computation():
     assert effective_length(qwen) == 8192
 
 
-# MiniLM reads the passkey sentence alone at ~0.9 accuracy@1, but ~100 characters of Chinese
-# statute text around it already drown its pinyin name: windows of 96 tokens (overlap 56, so the
-# ~50-token sentence always lies whole inside one) keep it legible; MaxP scores a document by
-# its best window.
-CHUNK = {"long_docs": "chunk", "chunk_tokens": 96, "chunk_overlap": 56, "chunk_pooling": "maxp"}
+# MiniLM reads the passkey sentence alone at ~0.9 accuracy@1, but Chinese statute text around it
+# soon drowns its pinyin name: the default windows (128 tokens, overlap 64, so the ~55-token
+# sentence always lies whole inside one) keep it legible; MaxP scores a document by its best
+# window. The defaults must never do worse than truncation (docs/long_context.md).
+CHUNK = {"long_docs": "chunk"}
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +87,16 @@ def passkey_runs(tmp_path_factory, data_cache):
     return out
 
 
-@pytest.mark.slow  # ~4,000 windows of 96 tokens on 2 CPU cores
+@pytest.mark.slow  # ~2,500 windows of 128 tokens on 2 CPU cores
 def test_minilm_loses_the_passkey_when_truncating_and_finds_it_when_chunking(passkey_runs):
     by = {m: {sub: s for _, sub, _, s in r.result.subset_scores()} for m, r in passkey_runs.items()}
     # 1,024 reference tokens are ~1,650 MiniLM tokens: truncation keeps the first 256 of them,
     # so the passkey (at a random depth) is rarely seen -- towards chance (1 of 80)
     assert by["truncate"]["1024"] <= 0.15
-    # chunking: the passkey sits inside one window, so most of the in-window score comes back
-    assert by["chunk"]["1024"] >= by["truncate"]["1024"] + 0.25
-    assert by["chunk"]["1024"] >= 0.6 * by["chunk"]["256"] > 0
+    # chunking with the default windows: never worse than truncation, and past the model's
+    # window it finds passkeys that truncation cannot see
+    assert all(by["chunk"][n] >= by["truncate"][n] for n in ("256", "1024"))
+    assert by["chunk"]["1024"] >= by["truncate"]["1024"] + 0.125 and by["chunk"]["256"] > 0
     for rec in passkey_runs.values():  # the rule, applied to the run's own curve
         curve = {int(k): v for k, v in rec.result.evalkit.extra["effective_length"]["curve"].items()}
         assert rec.result.evalkit.extra["effective_length"]["tokens"] == effective_length(curve)
