@@ -38,7 +38,7 @@ from evalkit.data.validity import DEPTH_BUCKETS as ALL_DEPTHS
 
 VERSION = "1"
 SEED = 20250121
-DEPTH_BUCKETS = ALL_DEPTHS[:4]  # ≤512 … 8k–32k: beyond 32k tokens the corpus has one law
+DEPTH_BUCKETS = ALL_DEPTHS[:4]  # ≤512 … 8k–32k: too few articles lie deeper for a bucket (build.json)
 PER_BUCKET = 200
 MIN_CHARS, MAX_CHARS = 30, 400
 NEAR_COPY = 0.3  # an article sharing this share of its shingles with another article is a near-copy
