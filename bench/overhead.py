@@ -44,7 +44,7 @@ def _features(backend, ids: list[list[int]]):
 def bench_overhead(data_cache, docs_per_subset: int = 40, n_short: int = 1000, repeats: int = 2) -> list[Row]:
     import torch
 
-    from evalkit.batching import plan_token_batches
+    from evalkit.encoders.batching import plan_token_batches
     from evalkit.encoders.base import Role
     from evalkit.encoders.stack import build_stack
     from evalkit.schema import EncodeConfig

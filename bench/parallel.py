@@ -60,7 +60,7 @@ def cpu_probe(processes: int = 2, seconds: float = 3.0) -> list[float]:
 
 def _encode(workers: int, docs: list[str], queries: list[str]):
     from evalkit.encoders.base import Role
-    from evalkit.encoders.local import Batching
+    from evalkit.encoders.batching import Batching
     from evalkit.encoders.stack import EncodeStats, StatsHooks
     from evalkit.parallel import build_parallel
     from evalkit.schema import EncodeConfig, validate_model_config

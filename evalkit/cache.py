@@ -70,7 +70,7 @@ def model_identity(model_cfg) -> dict[str, Any]:
     same speed-only mark as the config hash; dtype resolved) and, for local weights, a
     fingerprint of the files. Needs no loaded model, so a rerun that finds every vector here
     never loads one."""
-    from evalkit.schema.fields import scoring_dump
+    from evalkit.fields import scoring_dump
 
     cfg = scoring_dump(model_cfg)
     return {"schema": SCHEMA_VERSION, "config": cfg, "weights": weights_fingerprint(cfg.get("model_id") or "")}

@@ -25,7 +25,7 @@ from evalkit.callbacks.base import Callback, CallbackList, JobInfo, TaskRecord
 from evalkit.errors import EvalkitError, ModelLoadError
 from evalkit.results import EvalkitBlock, FailureRecord, ModelBlock, ResultFile, ResultStore, TaskBlock, redact
 from evalkit.schema import Job
-from evalkit.schema.fields import scoring_dump
+from evalkit.fields import scoring_dump
 from evalkit.tasks.base import EvalContext, Task
 from evalkit.variants import Variant, variant_of
 

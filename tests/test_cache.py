@@ -13,7 +13,7 @@ import pytest
 
 from evalkit.cache import CachedEncoder, EmbeddingCache, model_identity, model_key, text_keys
 from evalkit.encoders.base import Role
-from evalkit.encoders.sentence_tf import build as build_encoder
+from evalkit.encoders.backends.sentence_tf import build as build_encoder
 from evalkit.encoders.stack import EncodeStats
 from evalkit.errors import ConfigError
 from evalkit.schema import validate_model_config
@@ -51,7 +51,7 @@ def test_key_changes_with_everything_that_changes_a_vector():
     }
     for what, k in keys.items():
         assert k[0] != ref, what
-    # speed-only settings (the one mark of evalkit.schema.fields) do not split the cache
+    # speed-only settings (the one mark of evalkit.fields) do not split the cache
     same = model_key(model_identity(_cfg(batch_size=7, device="cuda", expect_architecture="BertModel")))
     assert same == ref_model
 
@@ -174,7 +174,7 @@ def test_real_model_hits_are_exact_and_instruction_or_dtype_miss(tmp_path, minil
 def test_misses_are_committed_as_batches_stream_up(tmp_path, minilm):
     """With a commit interval of 0 every batch is on disk when the next one starts: a run
     stopped halfway keeps what it finished (the kill -9 bound is a bench row)."""
-    from evalkit.encoders.local import Batching
+    from evalkit.encoders.batching import Batching
 
     minilm.batching = Batching(token_budget=64, min_efficiency=0.0)  # a few texts per forward pass
     try:

@@ -9,7 +9,8 @@ from evalkit.callbacks.base import Callback, CallbackList
 from evalkit.chunking import ChunkingEncoder, token_windows
 from evalkit.encoders.base import Role
 from evalkit.encoders.dedup import DedupEncoder
-from evalkit.encoders.stack import EncodeStats, backend_module
+from evalkit.encoders.backends import backend_module
+from evalkit.encoders.stack import EncodeStats
 from evalkit.errors import ConfigError
 from evalkit.schema import validate_model_config
 

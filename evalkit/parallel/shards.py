@@ -48,7 +48,7 @@ def shard_of(key: bytes, count: int) -> int:
 def coverage(job, task) -> tuple[str, dict]:
     """(id, settings) of the texts a task sends the encoder: its data and every setting that
     chooses or cuts them (task limit, subsets, instruction; long_docs, chunk windows)."""
-    from evalkit.schema.fields import stable_hash
+    from evalkit.fields import stable_hash
 
     scoring = job.scoring_config()
     settings = {"task": scoring["task"], "encode": scoring["encode"]}

@@ -71,7 +71,7 @@ def worker_main(rank: int, device: str, threads: int, model_cfg, batching, reque
     import torch
 
     from evalkit.encoders.base import encode_iter
-    from evalkit.encoders.stack import backend_module
+    from evalkit.encoders.backends import backend_module
     from evalkit.profiling.memory import cuda_device_of, tracker
 
     torch.set_num_threads(threads)

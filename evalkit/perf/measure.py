@@ -21,7 +21,7 @@ import statistics
 import time
 from typing import Any
 
-from evalkit.batching import is_out_of_memory
+from evalkit.encoders.batching import is_out_of_memory
 from evalkit.encoders.base import Role
 from evalkit.perf.texts import estimate_chars_per_token, texts_of_length
 from evalkit.profiling.memory import cuda_device_of, tracker

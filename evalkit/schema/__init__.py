@@ -2,7 +2,7 @@
 
 Torch-free and Hydra-free: ``job_config(dict)`` validates a plain dict (what Hydra composes,
 or what a program writes by hand) and :class:`Job` is what ``evalkit.runner.run`` takes.
-Speed-only fields are marked once (``evalkit.schema.fields.speed``); the config hash, the
+Speed-only fields are marked once (``evalkit.fields.speed``); the config hash, the
 cache identity and the variant name all derive from that mark.
 """
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evalkit.errors import ConfigError
 from evalkit.schema.encode import EncodeConfig
-from evalkit.schema.fields import format_validation_error, scoring_dump, stable_hash
+from evalkit.fields import format_validation_error, scoring_dump, stable_hash
 from evalkit.schema.models import MODEL_CONFIGS, ModelConfig, validate_model_config
 from evalkit.schema.tasks import PathsConfig, PerfSettings, TaskConfig
 
@@ -32,7 +32,7 @@ class Job(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    model: ModelConfig = Field(discriminator="backend")
+    model: ModelConfig
     task: TaskConfig
     encode: EncodeConfig = Field(default_factory=EncodeConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig.from_env)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from evalkit.schema.fields import Strict, speed
+from evalkit.fields import Strict, speed
 
 SHARD = re.compile(r"^(\d+)/(\d+)$")
 

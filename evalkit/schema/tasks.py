@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from evalkit.schema.fields import Strict, speed
+from evalkit.fields import Strict, speed
 
 DEFAULT_PERF_LENGTHS = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768]
 

@@ -31,7 +31,7 @@ import numpy as np
 from evalkit.encoders.base import NO_HOOKS, BatchReport, EncoderMeta, Hooks, Role, check_embeddings
 from evalkit.encoders.endpoint_requests import (Piece, ServerGate, Slot, Slots, attempt_timeout, plan_requests,
                                                 split_point)
-from evalkit.encoders.endpoint_responses import (  # noqa: F401  (re-exported: tests and callers import them here)
+from evalkit.encoders.endpoint_responses import (
     INPUT_REJECTED_STATUS,
     RETRY_STATUS,
     Answer,
@@ -47,9 +47,6 @@ from evalkit.encoders.endpoint_responses import (  # noqa: F401  (re-exported: t
 )
 from evalkit.encoders.instructions import format_inputs
 from evalkit.errors import EndpointError
-from evalkit.schema.models import OpenAICompatConfig
-
-Config = OpenAICompatConfig  # the name the backend registry (and older imports) use
 
 log = logging.getLogger("evalkit.endpoint")
 
@@ -57,7 +54,9 @@ PROBE_TEXT = "ping"
 
 
 class EndpointEncoder:
-    def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS):
+    """The ``openai_compat`` backend's encoder (``cfg``: its Config, evalkit.encoders.backends.openai_compat)."""
+
+    def __init__(self, cfg, hooks: Hooks = NO_HOOKS):
         from openai import OpenAI
 
         self.cfg = cfg
@@ -294,6 +293,3 @@ class EndpointEncoder:
         with self._lock:
             self.stats[key] += 1
 
-
-def build(cfg: Config, hooks: Hooks = NO_HOOKS) -> EndpointEncoder:
-    return EndpointEncoder(cfg, hooks)

@@ -18,23 +18,51 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-import torch
+from pydantic import Field
 
 from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role
+from evalkit.encoders.batching import Batching
+from evalkit.encoders.local import LocalEncoder
+from evalkit.encoders.config import QWEN3_DEFAULT_INSTRUCTION, QWEN3_MAX_CONTEXT, Dtype, InstructionFormat, ModelBase
 from evalkit.encoders.instructions import format_inputs
-from evalkit.encoders.local import Batching, LocalEncoder
 from evalkit.encoders.tokens import TokenizerView
-from evalkit.encoders.torch_utils import auto_dtype, model_size, resolve_device, resolve_dtype
 from evalkit.errors import ConfigError
-from evalkit.schema.models import HFConfig as Config
+from evalkit.fields import speed
 
 log = logging.getLogger("evalkit")
+IN_WORKERS = True  # encode.workers / encode.devices: one process per device, each with this backend
+
+
+class Config(ModelBase):
+    """``backend: hf``: decoder embedding models through plain transformers (Qwen3-Embedding)."""
+
+    backend: Literal["hf"] = "hf"
+    model_id: str  # hub id (with revision) or a local folder
+    dtype: Dtype = "auto"
+    device: str = speed("auto")
+    attn_implementation: str | None = None  # None: transformers' default (sdpa)
+    max_length: int = Field(8192, ge=2, le=QWEN3_MAX_CONTEXT)  # tokens per input, EOS included
+    dimension: int | None = Field(None, ge=1)  # Matryoshka output size; None: the hidden size
+    batch_size: int = speed(8, ge=1)
+    padding_side: Literal["left", "right"] = "left"  # left as the model card; right exists for tests
+    normalize: bool = True
+    instruction_format: InstructionFormat = "qwen3"
+    default_instruction: str = QWEN3_DEFAULT_INSTRUCTION
+    trust_remote_code: bool = False
+
+    @property
+    def model_ref(self) -> str:
+        return self.model_id
+
 
 
 def last_token_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Hidden state of each row's last real token, whichever side the padding is on."""
+    import torch
+
     seq_len = attention_mask.shape[1]
     # index of the last 1 in each mask row: flip, find the first 1, count back from the end
     last = seq_len - 1 - attention_mask.flip(dims=[1]).int().argmax(dim=1)
@@ -90,8 +118,12 @@ def load_view(cfg: Config) -> TokenizerView:
 
 class HFEncoder(LocalEncoder):
     def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None):
+        import torch
         from transformers import AutoModel
 
+        from evalkit.encoders.torch_utils import auto_dtype, model_size, resolve_device, resolve_dtype
+
+        self.torch = torch
         self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
         self.batch_size = cfg.batch_size
         self._device = torch.device(resolve_device(cfg.device))
@@ -132,18 +164,19 @@ class HFEncoder(LocalEncoder):
         ids = self.tokenizer(texts, truncation=True, max_length=limit - 1)["input_ids"]
         return [x + [self.eos_id] for x in ids]
 
-    @torch.inference_mode()
     def forward_ids(self, ids: list[list[int]]) -> np.ndarray:
         """Pooled, normalised (and Matryoshka-truncated) float32 vectors on the CPU."""
-        enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
-        enc = {k: enc[k].to(self._device) for k in ("input_ids", "attention_mask")}
-        hidden = self.model(**enc).last_hidden_state
-        pooled = last_token_pool(hidden, enc["attention_mask"]).float()
-        if self.cfg.dimension is not None:
-            pooled = pooled[:, : self.cfg.dimension]
-        if self.cfg.normalize:
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-        return pooled.cpu().numpy()
+        torch = self.torch
+        with torch.inference_mode():
+            enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+            enc = {k: enc[k].to(self._device) for k in ("input_ids", "attention_mask")}
+            hidden = self.model(**enc).last_hidden_state
+            pooled = last_token_pool(hidden, enc["attention_mask"]).float()
+            if self.cfg.dimension is not None:
+                pooled = pooled[:, : self.cfg.dimension]
+            if self.cfg.normalize:
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+            return pooled.cpu().numpy()
 
     def forward_texts(self, texts: list[str]) -> np.ndarray:
         return self.forward_ids(self._library_ids(texts, self.cfg.max_length))
@@ -151,7 +184,7 @@ class HFEncoder(LocalEncoder):
     def close(self) -> None:
         self.model = None
         if self._device.type == "cuda":
-            torch.cuda.empty_cache()
+            self.torch.cuda.empty_cache()
 
 
 def build(cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None) -> HFEncoder:

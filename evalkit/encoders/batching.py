@@ -21,7 +21,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-log = logging.getLogger("evalkit.batching")
+log = logging.getLogger("evalkit.encoders.batching")
+
+
+@dataclass
+class Batching:
+    """How a local backend packs batches (from ``encode:``; all speed-only)."""
+
+    token_budget: int | None = None  # padded tokens per forward; None: batch_size x max length
+    max_batch_texts: int | None = None
+    min_efficiency: float = 0.9
+    prefetch: bool = True
+
+    @classmethod
+    def from_config(cls, encode_cfg) -> Batching:
+        """The ``encode:`` section's batching fields."""
+        return cls(token_budget=encode_cfg.token_budget, max_batch_texts=encode_cfg.max_batch_texts,
+                   min_efficiency=encode_cfg.min_padding_efficiency, prefetch=encode_cfg.prefetch)
 
 
 def effective_lengths(lengths: Sequence[int], max_tokens: int | None) -> list[int]:
