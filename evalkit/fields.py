@@ -48,8 +48,8 @@ def scoring_dump(cfg: BaseModel, *, drop_defaults: bool = False) -> dict[str, An
     cls = type(cfg)
     out = {}
     for name, value in cfg.model_dump(mode="json").items():
-        if is_speed_only(cls, name):
-            continue
+        if name not in cls.model_fields or is_speed_only(cls, name):
+            continue  # extra keys: a task kind's own section (evalkit.schema.tasks.TaskConfig), in its fingerprint
         if drop_defaults and name in cls.model_fields:
             info = cls.model_fields[name]
             if not info.is_required() and value == _json(info.get_default(call_default_factory=True)):

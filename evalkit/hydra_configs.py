@@ -43,6 +43,7 @@ def generated_files() -> dict[str, str]:
     import yaml
 
     from evalkit.schema import MODEL_CONFIGS, EncodeConfig, TaskConfig
+    from evalkit.tasks.index import KINDS
     from evalkit.tasks.spec import builtin_task_names
 
     def dump(node: dict, source: str) -> str:
@@ -50,7 +51,8 @@ def generated_files() -> dict[str, str]:
 
     files = {f"model/_{backend}.yaml": dump(schema_node(cls), f"{cls.__module__.replace('.', '/')}.py (Config)")
              for backend, cls in MODEL_CONFIGS.items()}
-    files["task/_schema.yaml"] = dump(schema_node(TaskConfig), "evalkit/schema/tasks.py (TaskConfig)")
+    kinds = {kind: schema_node(module.Settings) for kind, module in KINDS.items()}  # task.perf.…
+    files["task/_schema.yaml"] = dump(schema_node(TaskConfig) | kinds, "evalkit/schema/tasks.py (TaskConfig)")
     files["encode/_schema.yaml"] = dump(schema_node(EncodeConfig), "evalkit/schema/encode.py (EncodeConfig)")
     for name in builtin_task_names():
         files[f"task/{name}.yaml"] = dump({"defaults": ["_schema"], "names": [name]}, f"tasks/{name}.yaml")

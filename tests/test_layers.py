@@ -33,6 +33,7 @@ LAYERS = [
     ("data", ["evalkit.data"]),
     ("tasks", ["evalkit.tasks"]),
     ("tasks.perf", ["evalkit.tasks.perf"]),  # a task kind, above the task protocol it implements
+    ("tasks.index", ["evalkit.tasks.index"]),  # knows every kind
     ("callbacks", ["evalkit.callbacks"]),
     ("runner", ["evalkit.runner"]),
     ("leaderboard", ["evalkit.leaderboard"]),

@@ -122,6 +122,9 @@ class EndpointEncoder:
         pool.shutdown()
         return check_embeddings(out, len(texts), f"endpoint {self.url}")
 
+    def describe(self) -> dict:
+        return {}  # the server's own business
+
     def close(self) -> None:
         if self.stats["retries"]:
             faults = ", ".join(f"{k}: {v}" for k, v in sorted(self.stats.items()) if k not in ("requests", "retries"))

@@ -93,8 +93,8 @@ class LocalEncoder:
 
     def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None) -> Batches:
         prepared = self.prepare(texts, role=role, instruction=instruction)
-        if self.batch_stats is None:  # the stack's EncodeStats when the hooks carry one
-            self.batch_stats = getattr(self.hooks, "stats", None) or BatchRunStats()
+        if self.batch_stats is None:  # the stack's EncodeCounters when the hooks count (CountingHooks)
+            self.batch_stats = getattr(self.hooks, "counters", None) or BatchRunStats()
         limit = self.meta.max_tokens
         for start, content in self._windows(prepared):
             lengths = [len(c) + self.view.n_special for c in content]
@@ -125,6 +125,9 @@ class LocalEncoder:
 
     def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
         return collect(self.encode_iter(texts, role=role, instruction=instruction), len(texts), self.meta.dim)
+
+    def describe(self) -> dict:
+        return {}  # one process, the model's own device (meta.device)
 
     def close(self) -> None:
         pass

@@ -12,14 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evalkit.encoders.base import TaskTexts
 from evalkit.errors import ConfigError
 from evalkit.schema.encode import EncodeConfig
 from evalkit.fields import format_validation_error, scoring_dump, stable_hash
 from evalkit.schema.models import MODEL_CONFIGS, ModelConfig, validate_model_config
-from evalkit.schema.tasks import PathsConfig, PerfSettings, TaskConfig
+from evalkit.schema.tasks import PathsConfig, TaskConfig
 
 __all__ = [
-    "EncodeConfig", "Job", "MODEL_CONFIGS", "ModelConfig", "PathsConfig", "PerfSettings", "TaskConfig",
+    "EncodeConfig", "Job", "MODEL_CONFIGS", "ModelConfig", "PathsConfig", "TaskConfig",
     "TOP_LEVEL_KEYS", "job_config", "validate_model_config",
 ]
 
@@ -45,6 +46,12 @@ class Job(BaseModel):
             "task": scoring_dump(self.task, drop_defaults=True) | {"names": None},
             "encode": scoring_dump(self.encode, drop_defaults=True),
         }
+
+    def texts_of(self, task) -> TaskTexts:
+        """Which texts ``task`` sends the encoder under this job: its data and every setting that
+        chooses or cuts them (task limit, subsets, instruction; long_docs, chunk windows)."""
+        scoring = self.scoring_config()
+        return TaskTexts(task.name, task.fingerprint, {"task": scoring["task"], "encode": scoring["encode"]})
 
     def config_hash(self) -> str:
         """Hash of everything that can change a score (task names aside: one file per task)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -31,6 +31,9 @@ from evalkit.encoders.instructions import format_inputs
 from evalkit.encoders.tokens import TokenizerView
 from evalkit.errors import ConfigError
 from evalkit.fields import speed
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("evalkit")
 IN_WORKERS = True  # encode.workers / encode.devices: one process per device, each with this backend

@@ -1,4 +1,5 @@
-"""The store of one shard job: ``<cache_dir>/shards/<model key>/<i>-of-<N>/``.
+"""The store of one shard job: ``<cache_dir>/shards/<model key>/<i>-of-<N>/`` (see
+``evalkit.encoders.layers.shard_job`` for the shard job, ``shard_merge`` for the scoring job).
 
 Plain files, never sqlite (the cache folder of a cluster is often on a network file
 system, where sqlite's locking is unreliable):
@@ -53,6 +54,24 @@ def write_atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flat(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def identity_difference(theirs: dict, ours: dict) -> str:
+    """The model-config fields two identities differ in, for an error message."""
+    a, b = _flat(theirs), _flat(ours)
+    diffs = [f"{k.replace('config.', 'model.', 1)}: {a.get(k)!r} in the shards, {b.get(k)!r} here"
+             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return "; ".join(diffs) or "no difference"
+
+
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -77,8 +96,6 @@ class ShardStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         found = read_manifest(self.dir)
         if found is not None and found.get("identity") != identity:
-            from evalkit.parallel.shards import identity_difference
-
             raise ConfigError(f"shard store {self.dir} holds vectors of another model config "
                               f"({identity_difference(found.get('identity') or {}, identity)}); move it away")
         self.manifest = found or {
@@ -135,9 +152,9 @@ class ShardStore:
     def complete(self, coverage: str) -> bool:
         return (self.manifest["tasks"].get(coverage) or {}).get("status") == "complete"
 
-    def begin_task(self, coverage: str, task, settings: dict) -> None:
+    def begin_task(self, coverage: str, name: str, fingerprint: str, settings: dict) -> None:
         self.manifest["tasks"][coverage] = {
-            "task": task.name, "fingerprint": task.fingerprint, "settings": settings, "status": "running",
+            "task": name, "fingerprint": fingerprint, "settings": settings, "status": "running",
             "started": now(), "host": socket.gethostname(), "pid": os.getpid(), "command": list(sys.argv),
         }
         self._save()

@@ -1,8 +1,8 @@
 """``task=perf``: the seed article's comparison table, measured for any model.
 
 A :class:`~evalkit.tasks.base.Task` like every other, of type ``Performance``: its
-``evaluate`` measures the model itself (``evalkit.perf.measure``, on the backend under the
-cache) instead of calling an mteb evaluator. Its result goes through the same result store
+``evaluate`` measures the model itself (``evalkit.tasks.perf.measure``, on the stack's backend,
+under the cache) instead of calling an mteb evaluator. Its result goes through the same result store
 (``<results>/<variant>/<revision>/perf.json``), figures under ``scores.perf``. The
 fingerprint covers the text, the settings and the machine, so a rerun on the same machine
 resumes and one on another GPU measures again.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from evalkit.errors import DataError
 from evalkit.profiling.device import cpu_model, device_info
-from evalkit.schema.tasks import PerfSettings
+from evalkit.tasks.perf.settings import PerfSettings
 from evalkit.tasks.base import PERFORMANCE, EvalContext, Task, TaskOutput
 
 log = logging.getLogger("evalkit.perf")
@@ -39,7 +39,7 @@ class PerfTask(Task):
     name, type, main_metric, languages, source = TASK_NAME, PERFORMANCE, MAIN_METRIC, ["cmn-Hans"], "builtin"
 
     def __init__(self, settings: PerfSettings, raw_dir: Path | None):
-        from evalkit.perf.texts import law_corpus
+        from evalkit.tasks.perf.texts import law_corpus
 
         self.settings = settings
         self.skipped_rows = {}
@@ -57,13 +57,13 @@ class PerfTask(Task):
         return {TASK_NAME: ["default"]}
 
     def evaluate(self, encoder, ctx: EvalContext) -> TaskOutput:
-        from evalkit.perf.measure import run_perf
-        from evalkit.perf.report import markdown_tables
+        from evalkit.tasks.perf.measure import run_perf
+        from evalkit.tasks.perf.table import markdown_tables
 
         t0 = time.perf_counter()
-        backend = ctx.backend.load()  # the model itself: the cache above it would time lookups
-        load_s = ctx.backend.load_seconds if ctx.model_load_seconds is None else ctx.model_load_seconds
-        figures = run_perf(backend, ctx.stats, self.corpus, self.settings, load_s,
+        model = ctx.stack.model()  # the model itself: the cache above it would time lookups
+        load_s = ctx.stack.backend.load_seconds if ctx.model_load_seconds is None else ctx.model_load_seconds
+        figures = run_perf(model, ctx.stack.counters, self.corpus, self.settings, load_s,
                            progress=lambda m: log.info("perf: %s", m))
         figures["machine"] = device_info(figures["device"] if figures["device"] != "endpoint" else None)
         figures["text"] = {"source": TEXT_SOURCE, "fingerprint": self.text_fp}

@@ -2,8 +2,9 @@
 
 The profiler sees a run only through the callback hooks: job start, model loaded, task
 start, every batch (``BatchReport`` from the backends, timed with device synchronisation
-on CUDA), task end — where ``record.evalkit["profile"]`` is filled before the result file
-is written — and job end, where a compact table is printed.
+on CUDA), ``task_figures`` — where it returns ``{"profile": …}``, which the runner puts into
+the result's typed block (``EvalkitBlock.profile``) before the file is written — task end,
+and job end, where a compact table is printed.
 
 Times: encode seconds per role are the union of the batches' time intervals, so they stay
 right when an endpoint client sends requests concurrently; scoring is task time minus
@@ -86,7 +87,7 @@ def summarize_batches(reports: list[tuple[float, BatchReport]]) -> dict:
 
 
 class Profiler(Callback):
-    """Adds ``record.evalkit["profile"]`` to every task result and prints a profile table.
+    """Gives every task result its ``evalkit.profile`` block (``task_figures``) and prints a profile table.
 
     ``rss_method``: ``auto`` (VmHWM reset where permitted, else sampling), ``hwm``, ``sample``.
     """

@@ -10,18 +10,18 @@ from evalkit.encoders.base import EncodeProgress, EncoderWrapper, Role, encode_i
 
 
 class ProgressEncoder(EncoderWrapper):
-    def __init__(self, inner, callbacks, stats):
+    def __init__(self, inner, callbacks, counters):
         super().__init__(inner)
-        self.callbacks, self.stats = callbacks, stats
+        self.callbacks, self.counters = callbacks, counters
 
     def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None):
         state = EncodeProgress(role=role.value, done=0, total=len(texts), cached=0, started=time.perf_counter())
-        hits_before = self.stats.cache_hits
+        hits_before = self.counters.cache_hits
         self.callbacks.on_encode_progress(state)
         try:
             for idx, vecs in encode_iter(self.inner, texts, role=role, instruction=instruction):
                 state.done += len(idx)
-                state.cached = self.stats.cache_hits - hits_before
+                state.cached = self.counters.cache_hits - hits_before
                 self.callbacks.on_encode_progress(state)
                 yield idx, vecs
         finally:

@@ -10,7 +10,7 @@ In-process backends are timed around one ``encode_batch`` call — the backend's
 tokenisation, forward pass and pooling, device-synchronised, all texts in one batch.
 Endpoint models are timed around ``encode`` (one HTTP request per batch, client side).
 Peak memory per point: ``torch.cuda`` peak allocated / reserved on CUDA (reset per point),
-peak process RSS always (see ``evalkit.perf.memory``); for an endpoint both are the
+peak process RSS always (see ``evalkit.profiling.memory``); for an endpoint both are the
 client's, so GPU memory is reported as null.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 
 from evalkit.encoders.batching import is_out_of_memory
 from evalkit.encoders.base import Role
-from evalkit.perf.texts import estimate_chars_per_token, texts_of_length
+from evalkit.tasks.perf.texts import estimate_chars_per_token, texts_of_length
 from evalkit.profiling.memory import cuda_device_of, tracker
-from evalkit.schema.tasks import PerfSettings
+from evalkit.tasks.perf.settings import PerfSettings
 
 log = logging.getLogger("evalkit.perf")
 
@@ -34,11 +34,11 @@ def is_local(encoder) -> bool:
     return hasattr(encoder, "encode_batch") and getattr(encoder, "view", None) is not None
 
 
-class Probe:
+class PassTimer:
     """Runs one batch of texts through an encoder and times it; counts tokens the model's way."""
 
-    def __init__(self, encoder, stats, chars_per_token: float | None = None):
-        self.encoder, self.stats = encoder, stats  # stats: the stack's EncodeStats (endpoint usage counts)
+    def __init__(self, encoder, counters, chars_per_token: float | None = None):
+        self.encoder, self.counters = encoder, counters  # the stack's EncodeCounters (endpoint usage counts)
         self.local = is_local(encoder)
         self.device = encoder.meta.device if self.local else None
         self.cuda = cuda_device_of(self.device)
@@ -60,9 +60,9 @@ class Probe:
         if self.local or self._cpt:
             self.token_source = "approximation (user-set characters per token)" if self._cpt else self.token_source
             return
-        before = self.stats.snapshot()
+        before = self.counters.snapshot()
         self.encoder.encode([sample], role=Role.DOCUMENT)
-        tokens = self.stats.since(before)["real_tokens"]
+        tokens = self.counters.since(before)["real_tokens"]
         if tokens > 0:
             self._cpt = len(sample) / tokens
             self.token_source = f"approximation: {self._cpt:.3f} characters/token from the server's usage counts"
@@ -81,25 +81,25 @@ class Probe:
             vecs = self.encoder.encode_batch(prepared, Role.DOCUMENT)
             synchronize(self.device)
             return time.perf_counter() - t0, vecs
-        before = self.stats.snapshot()
+        before = self.counters.snapshot()
         t0 = time.perf_counter()
         vecs = self.encoder.encode(texts, role=Role.DOCUMENT)
         seconds = time.perf_counter() - t0
-        counted = self.stats.since(before)["real_tokens"]
+        counted = self.counters.since(before)["real_tokens"]
         # the server's own count (usage.prompt_tokens) of what it processed, per text
         self.server_tokens_per_text = round(counted / len(texts), 1) if counted else None
         return seconds, vecs
 
 
-def measure_point(probe: Probe, texts: list[str], settings: PerfSettings, repeats: int) -> dict:
+def measure_point(timer: PassTimer, texts: list[str], settings: PerfSettings, repeats: int) -> dict:
     """Warm-up, then timed passes (bounded by the point budget) with peak memory around them."""
     for _ in range(settings.warmup):
-        probe.run(texts)
-    scope = tracker().open(probe.cuda)
+        timer.run(texts)
+    scope = tracker().open(timer.cuda)
     times, vecs, started = [], None, time.perf_counter()
     try:
         for _ in range(repeats):
-            seconds, vecs = probe.run(texts)
+            seconds, vecs = timer.run(texts)
             times.append(seconds)
             if time.perf_counter() - started > settings.point_budget_s:
                 break
@@ -115,8 +115,8 @@ def measure_point(probe: Probe, texts: list[str], settings: PerfSettings, repeat
         "gpu_peak_reserved_mb": memory.get("gpu_peak_reserved_mb"),
     }
     point["dim"] = int(vecs.shape[1]) if vecs is not None else None
-    if not probe.local:
-        point["server_tokens_per_text"] = probe.server_tokens_per_text
+    if not timer.local:
+        point["server_tokens_per_text"] = timer.server_tokens_per_text
     return point
 
 
@@ -129,39 +129,61 @@ def sweep_lengths(settings: PerfSettings, max_tokens: int | None) -> list[int]:
     return out
 
 
-def run_perf(encoder, stats, corpus: str, settings: PerfSettings, load_seconds: float | None, progress=None) -> dict:
+class LengthTexts:
+    """Texts of exactly n tokens cut from the corpus, kept per length (batch 1 uses the first)."""
+
+    def __init__(self, corpus: str, timer: PassTimer, batch_size: int):
+        self.corpus, self.timer, self.batch_size = corpus, timer, batch_size
+        self.chars_per_token = estimate_chars_per_token(corpus, timer.count)
+        self.cut: dict[int, list[str]] = {}
+
+    def __call__(self, n: int, k: int) -> list[str]:
+        if n not in self.cut or len(self.cut[n]) < k:
+            self.cut[n] = texts_of_length(self.corpus, n, max(k, self.batch_size), self.timer.count,
+                                          self.chars_per_token)
+        return self.cut[n][:k]
+
+
+def run_perf(encoder, counters, corpus: str, settings: PerfSettings, load_seconds: float | None,
+             progress=None) -> dict:
     """All figures of the comparison task for one model (``encoder``: the backend itself, not
     the cache above it, which would time lookups; a JSON-ready dict)."""
     meta = encoder.meta
-    probe = Probe(encoder, stats, settings.endpoint_chars_per_token)
-    if not probe.local:
-        probe.calibrate_endpoint(corpus[:400])  # one request; endpoints can be slow
-    cpt = estimate_chars_per_token(corpus, probe.count)
+    timer = PassTimer(encoder, counters, settings.endpoint_chars_per_token)
+    if not timer.local:
+        timer.calibrate_endpoint(corpus[:400])  # one request; endpoints can be slow
+    texts = LengthTexts(corpus, timer, settings.batch_size)
     weights_gpu_mb = None
-    if probe.cuda is not None:
+    if timer.cuda is not None:
         import torch
 
-        weights_gpu_mb = round(torch.cuda.memory_allocated(probe.cuda) / 2**20, 1)
-
-    cut: dict[int, list[str]] = {}  # length -> texts for the largest batch; batch 1 uses the first
-
-    def texts(n: int, k: int) -> list[str]:
-        if n not in cut or len(cut[n]) < k:
-            cut[n] = texts_of_length(corpus, n, max(k, settings.batch_size), probe.count, cpt)
-        return cut[n][:k]
-
-    short_text = texts(settings.short_tokens, 1)
-    short = measure_point(probe, short_text, settings, settings.short_repeats)
+        weights_gpu_mb = round(torch.cuda.memory_allocated(timer.cuda) / 2**20, 1)
+    short = measure_point(timer, texts(settings.short_tokens, 1), settings, settings.short_repeats)
     short["tokens"] = settings.short_tokens
+    points = sweep(timer, texts, settings, meta, progress)
+    return {
+        "model": meta.name, "model_id": meta.model_id, "revision": meta.revision, "backend": meta.backend,
+        "device": meta.device if timer.local else "endpoint", "dtype": meta.dtype,
+        "load_seconds": round(load_seconds, 3) if load_seconds is not None else None,
+        "dim": short.get("dim"), "max_tokens": meta.max_tokens, "parameters": meta.parameters,
+        "weight_bytes": meta.weight_bytes, "weights_gpu_mb": weights_gpu_mb, "short": short,
+        "at_1k": next((p for p in points if p["tokens"] == 1024 and p["batch"] == 1), None),
+        "points": points, "batch_size": settings.batch_size, "token_count": timer.token_source,
+        "memory_kind": "gpu" if timer.cuda is not None else ("none (endpoint)" if not timer.local else "rss"),
+    }
+
+
+def sweep(timer: PassTimer, texts: LengthTexts, settings: PerfSettings, meta, progress=None) -> list[dict]:
+    """One point per (length, batch size); after an out-of-memory error (or a pass slower than
+    the point budget) the longer lengths of that batch size are skipped, saying why."""
     lengths = sweep_lengths(settings, meta.max_tokens)
     # The seed table's 1k-token figure: measured even when the model truncates it (and marked
     # so), unless the user capped the sweep below it.
     wants_1k = 1024 not in lengths and (settings.max_length is None or settings.max_length >= 1024)
-    lengths_1k = [1024] if wants_1k else []
     points: list[dict] = []
     for batch in sorted({1, settings.batch_size}):
         stop_reason = None
-        for n in sorted(set(lengths + (lengths_1k if batch == 1 else []))):
+        for n in sorted(set(lengths + ([1024] if wants_1k and batch == 1 else []))):
             row = {"tokens": n, "batch": batch, "truncated": bool(meta.max_tokens and n > meta.max_tokens)}
             if stop_reason:
                 points.append(row | {"skipped": stop_reason})
@@ -169,13 +191,13 @@ def run_perf(encoder, stats, corpus: str, settings: PerfSettings, load_seconds: 
             if progress:
                 progress(f"{meta.name}: {n} tokens x {batch}")
             batch_texts = texts(n, batch)
-            row["tokens_counted"] = sorted(set(probe.count(batch_texts)))
+            row["tokens_counted"] = sorted(set(timer.count(batch_texts)))
             try:
-                row |= measure_point(probe, batch_texts, settings, settings.repeats)
+                row |= measure_point(timer, batch_texts, settings, settings.repeats)
             except Exception as exc:  # OOM at a length (or a server refusing it) is a result, not a crash
-                if not is_out_of_memory(exc) and probe.local:
+                if not is_out_of_memory(exc) and timer.local:
                     raise
-                _free_cuda(probe)
+                _free_cuda(timer)
                 error = "out of memory" if is_out_of_memory(exc) else f"{type(exc).__name__}: {exc}"[:300]
                 points.append(row | {"error": error})
                 stop_reason = f"{error[:80]} at {n} tokens"
@@ -183,32 +205,11 @@ def run_perf(encoder, stats, corpus: str, settings: PerfSettings, load_seconds: 
             points.append(row)
             if row["latency_min_ms"] / 1000 > settings.point_budget_s and not row["truncated"]:
                 stop_reason = f"one pass at {n} tokens took {row['latency_min_ms'] / 1000:.1f} s > point_budget_s"
-    at_1k = next((p for p in points if p["tokens"] == 1024 and p["batch"] == 1), None)
-    dim = short.get("dim")
-    return {
-        "model": meta.name,
-        "model_id": meta.model_id,
-        "revision": meta.revision,
-        "backend": meta.backend,
-        "device": meta.device if probe.local else "endpoint",
-        "dtype": meta.dtype,
-        "load_seconds": round(load_seconds, 3) if load_seconds is not None else None,
-        "dim": dim,
-        "max_tokens": meta.max_tokens,
-        "parameters": meta.parameters,
-        "weight_bytes": meta.weight_bytes,
-        "weights_gpu_mb": weights_gpu_mb,
-        "short": short,
-        "at_1k": at_1k,
-        "points": points,
-        "batch_size": settings.batch_size,
-        "token_count": probe.token_source,
-        "memory_kind": "gpu" if probe.cuda is not None else ("none (endpoint)" if not probe.local else "rss"),
-    }
+    return points
 
 
-def _free_cuda(probe: Probe) -> None:
-    if probe.cuda is not None:
+def _free_cuda(timer: PassTimer) -> None:
+    if timer.cuda is not None:
         import torch
 
         torch.cuda.empty_cache()

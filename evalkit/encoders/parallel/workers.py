@@ -68,31 +68,8 @@ def worker_main(rank: int, device: str, threads: int, model_cfg, batching, reque
         os.environ[var] = str(threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
-    import torch
-
-    from evalkit.encoders.base import encode_iter
-    from evalkit.encoders.backends import backend_module
-    from evalkit.profiling.memory import cuda_device_of, tracker
-
-    torch.set_num_threads(threads)
     try:
-        if device.startswith("cuda:"):
-            torch.cuda.set_device(device)  # so that no library call opens a context on cuda:0 as well
-        t0 = time.perf_counter()
-        cfg = model_cfg.model_copy(update={"device": device})
-        backend = backend_module(cfg.backend).build(cfg, _ReplyHooks(rank, conn), batching)
-        load_s = time.perf_counter() - t0
-        # Peak RSS (and CUDA peaks on a GPU) since the last "memory" request: per-task figures.
-        peaks = tracker()
-        cuda = cuda_device_of(backend.meta.device)
-        scope = peaks.open(cuda)
-        has_view = backend.tokenizer_view() is not None if hasattr(backend, "tokenizer_view") else False
-        gpu = None
-        if cuda is not None:
-            props = torch.cuda.get_device_properties(cuda)
-            gpu = {"name": props.name, "memory_mb": round(props.total_memory / 2**20)}
-        conn.send(("ready", rank, None, {"meta": backend.meta, "load_seconds": load_s, "pid": os.getpid(),
-                                         "has_view": has_view, "threads": torch.get_num_threads(), "gpu": gpu}))
+        served = _Served(rank, device, threads, model_cfg, batching, conn)
     except BaseException as exc:
         conn.send(("error", rank, None, _portable(exc)))
         return
@@ -108,28 +85,64 @@ def worker_main(rank: int, device: str, threads: int, model_cfg, batching, reque
             break
         kind, call, args = msg
         try:
-            if kind == "encode":
-                texts, role, instruction = args
-                t0, cpu0 = time.perf_counter(), time.process_time()
-                for idx, vecs in encode_iter(backend, texts, role=role, instruction=instruction):
-                    conn.send(("vectors", rank, call, (idx, vecs)))
-                # wall and CPU seconds (all threads): CPU / wall below the thread count means the
-                # worker waited for a core (other processes on the machine)
-                conn.send(("done", rank, call, (time.perf_counter() - t0, time.process_time() - cpu0)))
-            elif kind == "memory":
-                figures = peaks.close(scope)
-                scope = peaks.open(cuda)
-                conn.send(("answer", rank, call, figures))
-            elif kind == "view":  # the tokenizer view, for wrappers above the pool (chunking)
-                name, view_args, *view_kwargs = args
-                value = getattr(backend.tokenizer_view(), name)
-                kwargs = view_kwargs[0] if view_kwargs else {}
-                conn.send(("answer", rank, call, value(*view_args, **kwargs) if callable(value) else value))
-            else:
-                raise ValueError(f"unknown request {kind!r}")
+            served.answer(kind, call, args)
         except BaseException as exc:  # reported to the parent; the worker stays up for the next call
             conn.send(("error", rank, call, _portable(exc)))
-    backend.close()
+    served.backend.close()
+
+
+class _Served:
+    """One worker's loaded backend and its peak-memory scope; answers the parent's requests."""
+
+    def __init__(self, rank: int, device: str, threads: int, model_cfg, batching, conn):
+        import torch
+
+        from evalkit.encoders.backends import backend_module
+        from evalkit.profiling.memory import cuda_device_of, tracker
+
+        self.rank, self.conn = rank, conn
+        torch.set_num_threads(threads)
+        if device.startswith("cuda:"):
+            torch.cuda.set_device(device)  # so that no library call opens a context on cuda:0 as well
+        t0 = time.perf_counter()
+        cfg = model_cfg.model_copy(update={"device": device})
+        self.backend = backend_module(cfg.backend).build(cfg, _ReplyHooks(rank, conn), batching)
+        load_s = time.perf_counter() - t0
+        # Peak RSS (and CUDA peaks on a GPU) since the last "memory" request: per-task figures.
+        self.peaks = tracker()
+        self.cuda = cuda_device_of(self.backend.meta.device)
+        self.scope = self.peaks.open(self.cuda)
+        has_view = self.backend.tokenizer_view() is not None if hasattr(self.backend, "tokenizer_view") else False
+        gpu = None
+        if self.cuda is not None:
+            props = torch.cuda.get_device_properties(self.cuda)
+            gpu = {"name": props.name, "memory_mb": round(props.total_memory / 2**20)}
+        conn.send(("ready", rank, None, {"meta": self.backend.meta, "load_seconds": load_s, "pid": os.getpid(),
+                                         "has_view": has_view, "threads": torch.get_num_threads(), "gpu": gpu}))
+
+    def answer(self, kind: str, call: int, args) -> None:
+        from evalkit.encoders.base import encode_iter
+
+        rank, conn = self.rank, self.conn
+        if kind == "encode":
+            texts, role, instruction = args
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            for idx, vecs in encode_iter(self.backend, texts, role=role, instruction=instruction):
+                conn.send(("vectors", rank, call, (idx, vecs)))
+            # wall and CPU seconds (all threads): CPU / wall below the thread count means the
+            # worker waited for a core (other processes on the machine)
+            conn.send(("done", rank, call, (time.perf_counter() - t0, time.process_time() - cpu0)))
+        elif kind == "memory":
+            figures = self.peaks.close(self.scope)
+            self.scope = self.peaks.open(self.cuda)
+            conn.send(("answer", rank, call, figures))
+        elif kind == "view":  # the tokenizer view, for layers above the pool (chunking)
+            name, view_args, *view_kwargs = args
+            value = getattr(self.backend.tokenizer_view(), name)
+            kwargs = view_kwargs[0] if view_kwargs else {}
+            conn.send(("answer", rank, call, value(*view_args, **kwargs) if callable(value) else value))
+        else:
+            raise ValueError(f"unknown request {kind!r}")
 
 
 def exit_description(code: int | None) -> str:

@@ -1,8 +1,8 @@
-"""Long documents beyond a model's context, and identical texts encoded once.
+"""Long documents beyond a model's context (``encode.long_docs``).
 
 ``truncate`` (the default) is what every backend does by itself: tokens past the model's
 limit are dropped, and each backend reports how many texts and tokens were cut
-(``BatchReport.truncated_texts`` / ``tokens_cut``; summed per task by the wrappers).
+(``BatchReport.truncated_texts`` / ``tokens_cut``; summed per task by the stack's counters).
 
 ``chunk`` splits a text longer than the window into windows of model tokens with an
 overlap, encodes every window as an ordinary text and pools the window vectors (mean or
@@ -12,12 +12,13 @@ Texts that fit are passed through untouched: their vectors are exactly the trunc
 
 Windows are cut in the model's own tokens through the tokenizer view the stack below
 offers (``inner.tokenizer_view()``); the chunker never reaches for the backend itself.
+With ``chunk_pooling=maxp`` the builder also hands retrieval tasks a search strategy over the
+windows themselves (``evalkit.encoders.layers.maxp``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from evalkit.encoders.base import EncoderWrapper, Role, collect, encode_iter
 from evalkit.errors import ConfigError
 
-Pooling = Literal["maxp", "mean", "max"]  # maxp: retrieval scores documents by their best window (tasks.maxp)
+Pooling = Literal["maxp", "mean", "max"]  # maxp: retrieval scores documents by their best window (layers.maxp)
 # Tokens kept free in each window: a window cut from a document may tokenise one or two
 # tokens longer on its own than inside the document (BPE merges across the cut).
 WINDOW_MARGIN = 4
@@ -51,7 +52,7 @@ def token_windows(n_tokens: int, window: int, overlap: int) -> list[tuple[int, i
 
 def pool(vectors: np.ndarray, how: Pooling, normalize: bool) -> np.ndarray:
     """One vector for a text's windows; ``maxp`` pools as ``mean`` (MaxP needs the windows
-    themselves, which only retrieval search keeps: evalkit.tasks.maxp)."""
+    themselves, which only retrieval search keeps: evalkit.encoders.layers.maxp)."""
     out = vectors.max(axis=0) if how == "max" else vectors.mean(axis=0)
     if normalize:
         norm = float(np.linalg.norm(out))
@@ -63,7 +64,7 @@ def pool(vectors: np.ndarray, how: Pooling, normalize: bool) -> np.ndarray:
 class ChunkingEncoder(EncoderWrapper):
     """Encodes texts longer than the model's window as pooled overlapping windows."""
 
-    def __init__(self, inner, stats, *, overlap: int = 64, pooling: Pooling = "maxp", window_tokens: int | None = None):
+    def __init__(self, inner, counters, *, overlap: int = 64, pooling: Pooling = "maxp", window_tokens: int | None = None):
         super().__init__(inner)
         self.view = inner.tokenizer_view()
         if self.view is None:
@@ -75,7 +76,7 @@ class ChunkingEncoder(EncoderWrapper):
         limit = min(given) if given else None  # a window never exceeds the model's limit
         if not limit:
             raise ConfigError(f"encode.long_docs=chunk: model {inner.meta.name!r} reports no max_tokens; set encode.chunk_tokens")
-        self.limit, self.overlap, self.pooling, self.stats = int(limit), int(overlap), pooling, stats
+        self.limit, self.overlap, self.pooling, self.counters = int(limit), int(overlap), pooling, counters
 
     def window_for(self, role: Role, instruction: str | None) -> int:
         """Text tokens per window: the limit minus special tokens, prefix and instruction."""
@@ -98,8 +99,8 @@ class ChunkingEncoder(EncoderWrapper):
                 pieces.append(text)
                 owner.append(i)
                 continue
-            self.stats.texts_chunked += 1
-            self.stats.chunks += len(spans)
+            self.counters.texts_chunked += 1
+            self.counters.chunks += len(spans)
             for start, end in spans:
                 pieces.append(text[offsets[start][0] : offsets[end - 1][1]])
                 owner.append(i)

@@ -35,6 +35,7 @@ import numpy as np
 
 from evalkit.encoders.base import EncoderWrapper, Role, encode_iter
 from evalkit.errors import ConfigError
+from evalkit.fields import scoring_dump
 
 log = logging.getLogger("evalkit.cache")
 
@@ -70,8 +71,6 @@ def model_identity(model_cfg) -> dict[str, Any]:
     same speed-only mark as the config hash; dtype resolved) and, for local weights, a
     fingerprint of the files. Needs no loaded model, so a rerun that finds every vector here
     never loads one."""
-    from evalkit.fields import scoring_dump
-
     cfg = scoring_dump(model_cfg)
     return {"schema": SCHEMA_VERSION, "config": cfg, "weights": weights_fingerprint(cfg.get("model_id") or "")}
 
@@ -96,12 +95,12 @@ def text_keys(model: str, role: Role | str, instruction: str | None, texts: Sequ
 class EmbeddingCache:
     """A sqlite file of ``key -> float32 vector``; safe to share between processes."""
 
-    def __init__(self, path: str | Path, mode: CacheMode = "readwrite", timeout_s: float = 60.0, stats=None):
+    def __init__(self, path: str | Path, mode: CacheMode = "readwrite", timeout_s: float = 60.0, counters=None):
         if mode not in ("read", "readwrite"):
             raise ConfigError(f"cache mode must be off, read or readwrite, got {mode!r}")
         self.path = Path(path)
         self.mode = mode
-        self.stats = stats  # evalkit.encoders.stack.EncodeStats: hits, misses, stored
+        self.counters = counters  # evalkit.encoders.counters.EncodeCounters: hits, misses, stored
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         try:
@@ -164,10 +163,10 @@ class EmbeddingCache:
                         if vec.shape[0] != d or (dim is not None and d != dim):
                             continue  # a damaged or foreign row is a miss, never a wrong vector
                         found[bytes(key)] = vec
-        if self.stats is not None:
+        if self.counters is not None:
             hits = sum(1 for k in keys if k in found)
-            self.stats.cache_hits += hits
-            self.stats.cache_misses += len(keys) - hits
+            self.counters.cache_hits += hits
+            self.counters.cache_misses += len(keys) - hits
         return found
 
     def put_many(self, keys: Sequence[bytes], vectors: np.ndarray, model: str) -> None:
@@ -178,8 +177,8 @@ class EmbeddingCache:
         rows = [(k, model, arr.shape[1], arr[i].tobytes()) for i, k in enumerate(keys)]
         with self._lock, self._conn:  # `with conn`: commit, or roll back on error
             self._conn.executemany("INSERT OR IGNORE INTO vectors (key, model, dim, vec) VALUES (?, ?, ?, ?)", rows)
-        if self.stats is not None:
-            self.stats.cache_stored += len(rows)
+        if self.counters is not None:
+            self.counters.cache_stored += len(rows)
 
     def __len__(self) -> int:
         if self._conn is None:

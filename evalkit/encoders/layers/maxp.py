@@ -1,6 +1,6 @@
 """MaxP search for chunked long documents (``encode.chunk_pooling=maxp``, retrieval tasks).
 
-A document longer than the model's window is cut into windows (``evalkit.chunking``) and
+A document longer than the model's window is cut into windows (``evalkit.encoders.layers.chunking``) and
 scored by its *best* window: ``score(q, d) = max_i sim(q, window_i)`` — BERT-MaxP (Dai &
 Callan, SIGIR 2019), what chunked RAG retrieval does in practice. Pooling the windows into one
 vector instead (mean / max) dilutes a detail that sits in one window by the number of
@@ -8,7 +8,8 @@ windows, so a passkey deep in a 30-window document is lost again.
 
 mteb takes it as a search model (its ``SearchProtocol``: ``index`` then ``search``) and scores
 the ranking with its own evaluator, as for any model. Documents that fit one window get
-exactly the plain dense score.
+exactly the plain dense score. The builder hands it to retrieval tasks as the stack's
+``search`` (``search(adapter, instruction)``), with the chunking layer it searches through.
 """
 
 from __future__ import annotations
@@ -18,12 +19,6 @@ import numpy as np
 from evalkit.encoders.base import Role, collect, encode_iter
 
 
-def _doc_texts(corpus) -> list[str]:
-    """A document as mteb's dataloader forms it: title and text joined."""
-    titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
-    return [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"])]
-
-
 class MaxPSearch:
     def __init__(self, adapter, chunker, instruction: str | None):
         self.adapter, self.chunker, self.instruction = adapter, chunker, instruction
@@ -31,7 +26,9 @@ class MaxPSearch:
         self._windows = self._starts = self._ids = None
 
     def index(self, corpus, *, task_metadata, hf_split, hf_subset, encode_kwargs=None, num_proc=None, **kwargs):
-        texts = _doc_texts(corpus)
+        from evalkit.encoders.mteb_adapter import corpus_texts
+
+        texts = corpus_texts(corpus)
         pieces, owner = self.chunker.split(texts, self.chunker.window_for(Role.DOCUMENT, self.instruction))
         # the windows go through the stack below the chunker: cached, deduplicated, batched
         self._windows = collect(encode_iter(self.chunker.inner, pieces, role=Role.DOCUMENT,

@@ -9,9 +9,9 @@ from evalkit.encoders.base import EncoderWrapper, Role, encode_iter
 
 
 class DedupEncoder(EncoderWrapper):
-    def __init__(self, inner, stats):
+    def __init__(self, inner, counters):
         super().__init__(inner)
-        self.stats = stats
+        self.counters = counters
 
     def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None):
         first: dict[str, int] = {}
@@ -19,7 +19,7 @@ class DedupEncoder(EncoderWrapper):
         if len(first) == len(texts):
             yield from encode_iter(self.inner, texts, role=role, instruction=instruction)
             return
-        self.stats.duplicates_skipped += len(texts) - len(first)
+        self.counters.duplicates_skipped += len(texts) - len(first)
         # rows of the input that each unique text stands for
         order = np.argsort(inverse, kind="stable")
         bounds = np.flatnonzero(np.diff(inverse[order])) + 1

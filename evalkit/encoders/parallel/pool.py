@@ -4,8 +4,8 @@ Each encode call is split into one length-balanced shard per worker (greedy on e
 token counts, longest first, each text to the least loaded worker), so the workers finish
 together; each worker packs its shard into token-budget batches itself. Vectors stream up
 as each worker finishes a batch (so the cache above commits as it goes), mapped back to
-the caller's input order. Every worker BatchReport reaches the parent's hooks (EncodeStats,
-the profiler). ``computed`` says how: workers, devices, threads, texts, tokens and seconds
+the caller's input order. Every worker BatchReport reaches the parent's hooks (EncodeCounters,
+the profiler). ``describe()`` says how: workers, devices, threads, texts, tokens and seconds
 per worker, peak memory per worker and device.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from evalkit.encoders.base import Batches, EncoderMeta, Hooks, Role, collect
 from evalkit.errors import EvalkitError
-from evalkit.parallel.workers import EncodeWorkerError, Worker, exit_description, start_workers, stop_workers
+from evalkit.encoders.parallel.workers import EncodeWorkerError, Worker, exit_description, start_workers, stop_workers
 
 # Cost estimate without a tokenizer in the parent: a CJK character is about one token, a
 # word or punctuation run elsewhere about 1.3 (subwords). Only the ranking matters much.
@@ -49,7 +49,7 @@ def balanced_split(costs: Sequence[float], n: int) -> list[np.ndarray]:
 
 
 class ParallelEncoder:
-    """An Encoder whose work runs in worker processes (see :mod:`evalkit.parallel`)."""
+    """An Encoder whose work runs in worker processes (see :mod:`evalkit.encoders.parallel`)."""
 
     def __init__(self, model_cfg, devices: list[str], threads: int, hooks: Hooks, batching):
         self.hooks, self.devices, self.threads = hooks, list(devices), threads
@@ -179,10 +179,9 @@ class ParallelEncoder:
                         for _ in self.workers]
         self._wall = 0.0
 
-    @property
-    def computed(self) -> dict:
-        """Workers, devices, threads and per-worker figures *since the last read*: the runner
-        reads this once per task, so each result gets its own task's figures."""
+    def describe(self) -> dict:
+        """Workers, devices, threads and per-worker figures *since the last call*: the runner
+        asks once per task, so each result gets its own task's figures."""
         rows, total = [], dict(texts=0, tokens=0)
         for w, figures in zip(self.workers, self._period):
             try:
