@@ -5,7 +5,9 @@ callback, a layer asking the builder …).
     python scripts/walk.py [model=minilm_l6] [task=zh_longdoc] [limit=3] [--edges]
 
 Runs the job in-process (outputs and caches in a temporary folder, built task data under
-``$EVALKIT_CACHE_DIR`` when set) with ``sys.setprofile`` watching every call whose code is in
+``$EVALKIT_CACHE_DIR`` when set; the data is built once first, untraced: building is the data
+layer's own work, and reading the built data is part of the walk) with ``sys.setprofile``
+watching every call whose code is in
 evalkit; the caller is the nearest evalkit frame up the stack (calls from mteb into our adapter
 count from the task that called mteb). Layers: the order of ``tests/test_layers.py``, with the
 module names of older trees mapped onto it (``evalkit.cache`` is a layer of the encoders, …),
@@ -80,6 +82,9 @@ def main(argv: list[str]) -> int:
               paths=PathsConfig(root=str(tmp), raw_data=os.environ.get("EVALKIT_RAW_DATA"),
                                 cache_dir=os.environ.get("EVALKIT_CACHE_DIR")),
               encode={"cache_path": str(tmp / "embeddings.sqlite")})
+    from evalkit.tasks.index import TaskIndex
+
+    TaskIndex(job.task.spec).load_all(job.task, job.paths)  # the task data built (or found), untraced
     files: set[str] = set()
     edges: Counter[tuple[str, str]] = Counter()
 
