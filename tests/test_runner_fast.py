@@ -148,3 +148,29 @@ def test_leaderboard_of_two_fake_models_pairs_their_items(tmp_path, tiny_beir_sp
                                                 sum(d < -1e-12 for d in diffs))
     saved = json.loads(Path(records["fake_a"].path).read_text())
     assert saved["evalkit"]["model"]["variant"] == "fake_a" and saved["evalkit"]["model"]["config"]["dimension"] == 64
+
+
+def test_a_task_kind_checks_its_own_settings_section():
+    """task.perf is the perf kind's section of task:, validated by the task index; no other section exists."""
+    from evalkit.errors import ConfigError
+    from evalkit.schema import job_config
+    from evalkit.tasks.index import kind_settings
+
+    def perf_settings(raw):  # the perf kind's own section of task:, checked by the task index
+        job = job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"}, "task": {"names": ["perf"], "perf": raw}})
+        return kind_settings(job.task, "perf")
+
+    with pytest.raises(ConfigError, match="unknown field 'perf.lenghts'"):
+        perf_settings({"lenghts": [128]})
+    with pytest.raises(ConfigError, match="perf.lengths"):
+        perf_settings({"lengths": [0]})
+    with pytest.raises(ConfigError, match=r"unknown task field\(s\) 'pref'; valid: .*perf"):  # a section of no kind
+        kind_settings(job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"},
+                                  "task": {"names": ["perf"], "pref": {"lengths": [128]}}}).task, "perf")
+    with pytest.raises(ConfigError, match="unknown field 'limt'"):  # a plain typo is no section
+        job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"}, "task": {"names": ["perf"], "limt": 5}})
+    plain = job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"}, "task": {"names": ["perf"]}})
+    tuned = job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"},
+                        "task": {"names": ["perf"], "perf": {"lengths": [128]}}})
+    assert tuned.config_hash() == plain.config_hash()  # a kind's settings go into its tasks' fingerprints instead
+    assert kind_settings(tuned.task, "perf").lengths == [128] and kind_settings(plain.task, "perf").lengths[0] == 128

@@ -23,7 +23,6 @@ outputs go when not to the result store) and ``describe()`` (how the vectors wer
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any
 
 from evalkit.encoders import parallel
 from evalkit.encoders.backends import backend_module
-from evalkit.encoders.base import NO_HOOKS, EncoderMeta, EncoderWrapper, Hooks, TaskTexts, encode_iter
+from evalkit.encoders.base import NO_HOOKS, EncoderWrapper, Hooks, TaskTexts
 from evalkit.encoders.batching import Batching
 from evalkit.encoders.counters import CountingHooks, EncodeCounters
 from evalkit.encoders.layers.cache import CachedEncoder, EmbeddingCache, model_identity
@@ -42,69 +41,12 @@ from evalkit.encoders.layers.maxp import MaxPSearch
 from evalkit.encoders.layers.progress import ProgressEncoder
 from evalkit.encoders.layers.shard_job import shard_encoder
 from evalkit.encoders.layers.shard_merge import ShardMerge
-from evalkit.errors import ConfigError, EvalkitError, ModelLoadError
+from evalkit.encoders.lazy import LazyBackend
+from evalkit.errors import ConfigError
 from evalkit.results import ResultSink
 from evalkit.results.files import check_writable_folder
 
 BuildBackend = Callable[[Hooks, Batching], Any]  # (hooks, batching) -> a loaded Encoder
-
-
-class LazyBackend:
-    """Builds the backend on first use; until then ``meta`` comes from the config."""
-
-    def __init__(self, build: Callable[[], Any], cfg, hooks: Hooks,
-                 on_load: Callable[[Any, float], None] | None = None, load_view: Callable[[Any], Any] | None = None):
-        self._build, self.cfg, self.hooks, self._on_load, self._load_view = build, cfg, hooks, on_load, load_view
-        self.loaded = None
-        self.load_seconds: float | None = None
-        self._view = None
-
-    def load(self):
-        if self.loaded is None:
-            t0 = time.perf_counter()
-            try:
-                self.loaded = self._build()
-            except EvalkitError as exc:  # e.g. a dead server: its message already says what and where
-                raise ModelLoadError(str(exc)) from exc
-            except Exception as exc:  # one clear line for the user; the traceback goes to the failure records
-                raise ModelLoadError(f"model {self.cfg.name!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
-            self.load_seconds = time.perf_counter() - t0
-            if self._on_load is not None:
-                self._on_load(self.loaded, self.load_seconds)
-        return self.loaded
-
-    @property
-    def meta(self) -> EncoderMeta:
-        if self.loaded is not None:
-            return self.loaded.meta
-        cfg = self.cfg
-        return EncoderMeta(name=cfg.name, model_id=cfg.model_ref, revision=cfg.revision, backend=cfg.backend,
-                           dim=getattr(cfg, "dimension", None), dtype=getattr(cfg, "dtype", None),
-                           extra={"loaded": False})
-
-    def tokenizer_view(self):
-        """The loaded model's view; before it loads, the tokenizer alone where the backend can
-        (a rerun whose vectors are all cached never loads the model for document lengths)."""
-        if self.loaded is not None:
-            return getattr(self.loaded, "tokenizer_view", lambda: None)()
-        if self._load_view is not None and self._view is None:
-            self._view = self._load_view(self.cfg)
-        return self._view
-
-    def encode(self, texts, *, role, instruction=None):
-        return self.load().encode(texts, role=role, instruction=instruction)
-
-    def encode_iter(self, texts, *, role, instruction=None):
-        if not texts:
-            return
-        yield from encode_iter(self.load(), texts, role=role, instruction=instruction)
-
-    def describe(self) -> dict:
-        return self.loaded.describe() if self.loaded is not None else {}
-
-    def close(self) -> None:
-        if self.loaded is not None:
-            self.loaded.close()
 
 
 @dataclass
