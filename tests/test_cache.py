@@ -56,6 +56,18 @@ def test_key_changes_with_everything_that_changes_a_vector():
     assert same == ref_model
 
 
+def test_an_endpoints_identity_does_not_depend_on_the_working_folder(tmp_path, monkeypatch):
+    """An endpoint has no model_id: its identity once hashed the files of the working folder (Path("")
+    is the cwd), so a run that wrote its outputs missed its own cache next time."""
+    cfg = validate_model_config(dict(name="e", backend="openai_compat", model="served-e5", revision="v1"))
+    monkeypatch.chdir(tmp_path)
+    before = model_key(model_identity(cfg))
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "result.json").write_text("{}")
+    assert model_key(model_identity(cfg)) == before and model_identity(cfg)["weights"] is None
+    assert model_key(model_identity(cfg.model_copy(update={"revision": "v2"}))) != before
+
+
 def test_modes_off_read_readwrite(tmp_path):
     path = tmp_path / "c.sqlite"
     with pytest.raises(ConfigError):

