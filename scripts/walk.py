@@ -3,13 +3,15 @@ often a call goes back *up* the layers (from a module into one of a higher layer
 callback, a layer asking the builder …).
 
     python scripts/walk.py [model=minilm_l6] [task=zh_longdoc] [limit=3] [--edges]
+    python scripts/walk.py --imports      # no run: imports pointing up a layer, and import cycles
 
 Runs the job in-process (outputs and caches in a temporary folder, built task data under
 ``$EVALKIT_CACHE_DIR`` when set; the data is built once first, untraced: building is the data
 layer's own work, and reading the built data is part of the walk) with ``sys.setprofile``
 watching every call whose code is in
 evalkit; the caller is the nearest evalkit frame up the stack (calls from mteb into our adapter
-count from the task that called mteb). Layers: the order of ``tests/test_layers.py``, with the
+count from the task that called mteb; the protocol's dispatch helpers ``encode_iter`` and
+``collect`` are passed through: a layer calling the one below it through them is that layer's call). Layers: the order of ``tests/test_layers.py``, with the
 module names of older trees mapped onto it (``evalkit.cache`` is a layer of the encoders, …),
 so the same command measures any commit.
 """
@@ -50,6 +52,7 @@ ORDER = [
     ["evalkit.reports", "evalkit.perf.report"],
 ]
 RANK = {prefix: rank for rank, prefixes in enumerate(ORDER) for prefix in prefixes}
+DISPATCH = {("evalkit.encoders.base", "encode_iter"), ("evalkit.encoders.base", "collect")}
 
 
 def rank_of(module: str) -> int:
@@ -67,7 +70,66 @@ def module_of(filename: str) -> str | None:
     return ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
 
 
+ENTRY_POINTS = {"evalkit.__main__", "evalkit.hydra_job", "evalkit.hydra_configs", "evalkit.cli_args",
+                "evalkit.leaderboard.hydra_callback", "evalkit.leaderboard.__main__", "evalkit.data.__main__",
+                "evalkit.reports.__main__", "evalkit.perf.__main__"}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the evalkit modules it imports (anywhere in it), entry points and own packages left out."""
+    import ast
+
+    imports: dict[str, set[str]] = {}
+    for path in PKG.rglob("*.py"):
+        targets = imports.setdefault(module_of(str(path)), set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+    return {m: {t for t in ts if t in imports and t != m and not m.startswith(t + ".")} - ENTRY_POINTS
+            for m, ts in imports.items()}
+
+
+def import_report() -> None:
+    graph = import_graph()
+    up = sorted((m, t) for m, ts in graph.items() if m not in ENTRY_POINTS for t in ts if rank_of(t) > rank_of(m))
+    print(f"modules: {len(graph)}; imports pointing up a layer: {len(up)}")
+    for a, b in up:
+        print(f"  up: {a} -> {b}")
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def connect(v: str) -> None:  # Tarjan: strongly connected groups of more than one module are cycles
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = [stack.pop()]
+            while group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    print(f"import cycles: {len(groups)}")
+    for g in groups:
+        print("  cycle: " + " <-> ".join(g))
+
+
 def main(argv: list[str]) -> int:
+    if "--imports" in argv:
+        import_report()
+        return 0
     args = dict(a.split("=", 1) for a in argv if "=" in a)
     sys.path.insert(0, str(REPO))
     from evalkit.runner import run
@@ -95,8 +157,11 @@ def main(argv: list[str]) -> int:
         if callee is None:
             return
         files.add(frame.f_code.co_filename)
+        if (callee, frame.f_code.co_name) in DISPATCH:
+            return
         back = frame.f_back
-        while back is not None and module_of(back.f_code.co_filename) is None:
+        while back is not None and (module_of(back.f_code.co_filename) is None
+                                    or (module_of(back.f_code.co_filename), back.f_code.co_name) in DISPATCH):
             back = back.f_back
         caller = module_of(back.f_code.co_filename) if back is not None else None
         if caller is not None and caller != callee:
