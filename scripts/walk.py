@@ -11,7 +11,9 @@ layer's own work, and reading the built data is part of the walk) with ``sys.set
 watching every call whose code is in
 evalkit; the caller is the nearest evalkit frame up the stack (calls from mteb into our adapter
 count from the task that called mteb; the protocol's dispatch helpers ``encode_iter`` and
-``collect`` are passed through: a layer calling the one below it through them is that layer's call). Layers: the order of ``tests/test_layers.py``, with the
+``collect`` are passed through: a layer calling the one below it through them is that layer's call;
+a method counts for the module of its object's class, so an inherited method — the shared encode
+loop running a backend's ``forward_ids`` — is the backend's own call). Layers: the order of ``tests/test_layers.py``, with the
 module names of older trees mapped onto it (``evalkit.cache`` is a layer of the encoders, …),
 so the same command measures any commit.
 """
@@ -73,6 +75,13 @@ def module_of(filename: str) -> str | None:
 ENTRY_POINTS = {"evalkit.__main__", "evalkit.hydra_job", "evalkit.hydra_configs", "evalkit.cli_args",
                 "evalkit.leaderboard.hydra_callback", "evalkit.leaderboard.__main__", "evalkit.data.__main__",
                 "evalkit.reports.__main__", "evalkit.perf.__main__"}
+
+
+def owner(frame) -> str | None:
+    """The evalkit module of the class of a method's ``self`` (None: no method of an evalkit object)."""
+    obj = frame.f_locals.get("self") if frame.f_code.co_argcount else None
+    module = type(obj).__module__ if obj is not None else ""
+    return module if module.startswith("evalkit") else None
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -159,11 +168,12 @@ def main(argv: list[str]) -> int:
         files.add(frame.f_code.co_filename)
         if (callee, frame.f_code.co_name) in DISPATCH:
             return
+        callee = owner(frame) or callee
         back = frame.f_back
         while back is not None and (module_of(back.f_code.co_filename) is None
                                     or (module_of(back.f_code.co_filename), back.f_code.co_name) in DISPATCH):
             back = back.f_back
-        caller = module_of(back.f_code.co_filename) if back is not None else None
+        caller = (owner(back) or module_of(back.f_code.co_filename)) if back is not None else None
         if caller is not None and caller != callee:
             edges[(caller, callee)] += 1
 
