@@ -1,0 +1,100 @@
+"""Raw data on first use: before a builder (or an MTEB mirror, or perf) reads the raw-data
+folder, the locked files it needs are checked there and, if missing, pulled — after one line
+saying what, from where and how big — unless offline. A modified file, or a file inside a
+folder a builder reads that the lock does not know, stops the run with its name: task data is
+never built from bytes other than the pinned ones (so a fingerprint always means the same data).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from evalkit.data import verify
+from evalkit.data.lock import Entry, entries_for, load_lock
+from evalkit.data.pull import ROUTES, FetchSettings, pull
+from evalkit.errors import DataError
+
+log = logging.getLogger("evalkit.data")
+
+
+def default_raw_dir() -> Path:
+    from evalkit.schema.tasks import PathsConfig
+
+    return PathsConfig.from_env().raw
+
+
+def relative_needs(paths: list[Path], raw_dir: Path) -> list[str]:
+    """Absolute raw paths (a builder's ``raw_paths``) -> paths under ``raw_dir``; paths outside it
+    (the reference tokenizer inside its package) are not raw data and are left out."""
+    out = []
+    for path in paths:
+        try:
+            out.append(Path(path).relative_to(raw_dir).as_posix())
+        except ValueError:
+            continue
+    return out
+
+
+def builder_needs(name: str, raw_dir: Path) -> list[str]:
+    from evalkit.data.store import builder_module
+
+    return relative_needs(builder_module(name).raw_paths(raw_dir), raw_dir)
+
+
+def ensure_raw(needs: list[str], raw_dir: Path | None, settings: FetchSettings | None = None, *, what: str) -> Path:
+    """``raw_dir`` (default: :func:`default_raw_dir`) once it holds every locked file under
+    ``needs`` (files or folders, relative to it) with the locked bytes; pulls what is missing."""
+    raw_dir = Path(raw_dir) if raw_dir is not None else default_raw_dir()
+    if not needs:
+        return raw_dir
+    entries = entries_for(needs)
+    files = {e.rel for e in entries}
+    state = verify.check(entries, raw_dir, [n for n in needs if n not in files])
+    if state.modified or state.extra:
+        raise DataError(
+            f"the raw data of {what} in {raw_dir} differs from the sources lock; evalkit builds task data only "
+            "from the pinned bytes:\n  " + "\n  ".join(state.problems()) +
+            "\nRestore or remove these files (python -m evalkit.data pull all fetches modified files again; "
+            "python -m evalkit.data verify checks a folder).")
+    if not state.missing:
+        return raw_dir
+    settings = settings or FetchSettings.resolve()
+    if settings.offline:
+        raise DataError(offline_message(state.missing, raw_dir, what))
+    log.info("evalkit: %s needs raw data that is not in %s yet: fetching %s", what, raw_dir, describe(state.missing, settings))
+    summary = pull(state.missing, raw_dir, settings)
+    for line in summary.lines():
+        log.info("%s", line)
+    return raw_dir
+
+
+def describe(missing: list[Entry], settings: FetchSettings) -> str:
+    """``1,586 files of laws (27.9 MB, GitHub LawRefBook/Laws@2f4c5c2), …`` (+ the mirror)."""
+    by_source: dict[str, list[Entry]] = {}
+    for e in missing:
+        by_source.setdefault(e.source.name, []).append(e)
+    parts = []
+    for name, entries in sorted(by_source.items()):
+        src = entries[0].source
+        size = src.deb_size if src.origin == "deb" else sum(e.size for e in entries)
+        parts.append(f"{len(entries):,} files of {name} ({size / 1e6:.1f} MB, {src.where()})")
+    via = f" via the mirror {settings.mirror}" if settings.mirror else ""
+    return ", ".join(parts) + via
+
+
+def offline_message(missing: list[Entry], raw_dir: Path, what: str) -> str:
+    sources = sorted({e.source.name for e in missing})
+    return (f"offline (EVALKIT_OFFLINE / paths.offline): {what} needs {len(missing):,} raw files that are not in "
+            f"{raw_dir} (sources: {', '.join(sources)}). Fetch them where the network works with "
+            f"python -m evalkit.data pull all (into this folder, or set EVALKIT_RAW_DATA to a verified copy); "
+            f"{ROUTES}.")
+
+
+def sources_summary() -> list[str]:
+    """One line per locked source: files, size, upstream, license (``python -m evalkit.data sources``)."""
+    out = []
+    for src in load_lock().values():
+        size = f"{src.bytes / 1e6:.1f} MB" + (f" (package {src.deb_size / 1e6:.1f} MB)" if src.origin == "deb" else "")
+        out.append(f"{src.name:<18} {len(src.files):>5,} files {size:<26} {src.where():<52} {src.license}")
+    return out
