@@ -98,15 +98,13 @@ def pull(entries: list[Entry], raw_dir: Path, settings: FetchSettings, *, bundle
     todo = state.missing + [e for e, _, _ in state.modified]
     if todo:
         staging = _prepare(raw_dir)
-        if bundle is not None:
-            _from_bundle(todo, raw_dir, staging, Path(bundle), summary)
-        else:
-            _download(todo, raw_dir, staging, settings, summary, progress)
-        shutil.rmtree(staging, ignore_errors=True)
         try:
-            staging.parent.rmdir()  # .pull itself, unless another pull is using it
-        except OSError:
-            pass
+            if bundle is not None:
+                _from_bundle(todo, raw_dir, staging, Path(bundle), summary)
+            else:
+                _download(todo, raw_dir, staging, settings, summary, progress)
+        finally:
+            _remove_staging(staging)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -139,6 +137,14 @@ def publish(staged: Path, target: Path) -> None:
     os.chmod(staged, 0o666 & ~_UMASK)
     os.replace(staged, target)
     verify.forget(target)
+
+
+def _remove_staging(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.parent.rmdir()  # .pull itself, unless another pull is using it
+    except OSError:
+        pass
 
 
 def _alive(pid: str) -> bool:

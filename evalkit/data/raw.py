@@ -24,6 +24,11 @@ def default_raw_dir() -> Path:
     return PathsConfig.from_env().raw
 
 
+def fetch_settings(paths) -> FetchSettings:
+    """A :class:`evalkit.schema.PathsConfig`'s download settings (its None fields: the environment)."""
+    return FetchSettings.resolve(paths.offline, paths.data_mirror, paths.debian_mirror)
+
+
 def relative_needs(paths: list[Path], raw_dir: Path) -> list[str]:
     """Absolute raw paths (a builder's ``raw_paths``) -> paths under ``raw_dir``; paths outside it
     (the reference tokenizer inside its package) are not raw data and are left out."""
@@ -62,7 +67,7 @@ def ensure_raw(needs: list[str], raw_dir: Path | None, settings: FetchSettings |
     settings = settings or FetchSettings.resolve()
     if settings.offline:
         raise DataError(offline_message(state.missing, raw_dir, what))
-    log.info("evalkit: %s needs raw data that is not in %s yet: fetching %s", what, raw_dir, describe(state.missing, settings))
+    log.info("%s needs raw data that is not in %s yet: fetching %s", what, raw_dir, describe(state.missing, settings))
     summary = pull(state.missing, raw_dir, settings)
     for line in summary.lines():
         log.info("%s", line)
@@ -70,7 +75,7 @@ def ensure_raw(needs: list[str], raw_dir: Path | None, settings: FetchSettings |
 
 
 def describe(missing: list[Entry], settings: FetchSettings) -> str:
-    """``1,586 files of laws (27.9 MB, GitHub LawRefBook/Laws@2f4c5c2), …`` (+ the mirror)."""
+    """``34.2 MB: 1,586 files of laws (24.9 MB, GitHub LawRefBook/Laws@2f4c5c2), …`` (+ the mirror)."""
     by_source: dict[str, list[Entry]] = {}
     for e in missing:
         by_source.setdefault(e.source.name, []).append(e)
@@ -79,8 +84,10 @@ def describe(missing: list[Entry], settings: FetchSettings) -> str:
         src = entries[0].source
         size = src.deb_size if src.origin == "deb" else sum(e.size for e in entries)
         parts.append(f"{len(entries):,} files of {name} ({size / 1e6:.1f} MB, {src.where()})")
+    total = sum(e.size for e in missing if e.source.origin != "deb") + sum(
+        entries[0].source.deb_size for entries in by_source.values() if entries[0].source.origin == "deb")
     via = f" via the mirror {settings.mirror}" if settings.mirror else ""
-    return ", ".join(parts) + via
+    return f"{total / 1e6:.1f} MB: " + ", ".join(parts) + via
 
 
 def offline_message(missing: list[Entry], raw_dir: Path, what: str) -> str:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.data.lock import STAGING, Entry, sha256_file
+from evalkit.data.lock import STAGING, Entry, load_lock, sha256_file
 
 _HASHED: dict[str, tuple[int, int, str]] = {}  # absolute path -> (size, mtime_ns, sha256)
 
@@ -61,7 +61,7 @@ def _more(items: list, limit: int, what: str) -> list[str]:
 
 def check(entries: list[Entry], raw_dir: Path, folders: list[str] = ()) -> Check:
     """Compare ``raw_dir`` with ``entries``; ``folders`` (paths under ``raw_dir``) are the
-    folders builders read as a whole: any file inside them that is not locked is extra."""
+    folders builders read as a whole: any file inside them that the lock does not know is extra."""
     raw_dir = Path(raw_dir)
     result = Check(raw_dir)
     for entry in entries:
@@ -76,7 +76,7 @@ def check(entries: list[Entry], raw_dir: Path, folders: list[str] = ()) -> Check
             result.ok.append(entry)
         else:
             result.modified.append((entry, sha, size))
-    locked = {e.rel for e in entries}
+    locked = {e.rel for e in entries} | {rel for src in load_lock().values() for rel in src.files}
     for folder in folders:
         root = raw_dir / folder
         if not root.is_dir():
