@@ -1,6 +1,6 @@
 """Task data: the pinned raw sources and the datasets built from them.
 
-  sources                        what is locked: files, size, upstream, license per source
+  sources [TASK|all]             what is locked: files, size, upstream, license per source
   pull [TASK|all] [--bundle T]   download (or take out of a bundle) the locked files, verified
   verify [DIR|BUNDLE.tar]        check a raw-data folder or a bundle against the lock
   bundle OUT.tar [TASK|all]      the verified raw files in one tar, for a machine offline
@@ -80,7 +80,7 @@ def _raw_dir(args) -> Path:
 
 
 def cmd_sources(args) -> None:
-    print("\n".join(raw.sources_summary()))
+    print("\n".join(raw.sources_summary(lock.entries_for(task_needs(args.task)))))
 
 
 def cmd_pull(args) -> None:
@@ -246,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default $EVALKIT_CACHE_DIR or outputs/cache)")
     parser.add_argument("--offline", action="store_true", help="never download (as EVALKIT_OFFLINE=1)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("sources", help="the locked sources: files, size, upstream, license")
+    so = sub.add_parser("sources", help="the locked sources: files, size, download, upstream, license")
+    so.add_argument("task", nargs="?", default="all", help="only what this task reads (default: all)")
     p = sub.add_parser("pull", help="download the locked files a task needs, each verified (a rerun fetches only what is missing or wrong)")
     p.add_argument("task", nargs="?", default="all", help="task name (built-in or MTEB mirror) or 'all' (default)")
     p.add_argument("--bundle", type=Path, help="take the files out of this bundle instead of downloading")

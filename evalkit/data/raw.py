@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from evalkit.data import verify
-from evalkit.data.lock import Entry, entries_for, load_lock
+from evalkit.data.lock import Entry, entries_for
 from evalkit.data.pull import ROUTES, FetchSettings, pull
 from evalkit.errors import DataError
 
@@ -98,10 +98,19 @@ def offline_message(missing: list[Entry], raw_dir: Path, what: str) -> str:
             f"{ROUTES}.")
 
 
-def sources_summary() -> list[str]:
-    """One line per locked source: files, size, upstream, license (``python -m evalkit.data sources``)."""
-    out = []
-    for src in load_lock().values():
-        size = f"{src.bytes / 1e6:.1f} MB" + (f" (package {src.deb_size / 1e6:.1f} MB)" if src.origin == "deb" else "")
-        out.append(f"{src.name:<18} {len(src.files):>5,} files {size:<26} {src.where():<52} {src.license}")
+def sources_summary(entries: list[Entry]) -> list[str]:
+    """Per source of ``entries``: files, their size, the download, upstream, license; then the
+    totals (``python -m evalkit.data sources [TASK]``)."""
+    by_source: dict[str, list[Entry]] = {}
+    for e in entries:
+        by_source.setdefault(e.source.name, []).append(e)
+    out, files, download = [], 0, 0
+    for name, group in sorted(by_source.items()):
+        src = group[0].source
+        size = sum(e.size for e in group)
+        fetch = src.deb_size if src.origin == "deb" else size
+        files, download = files + len(group), download + fetch
+        out.append(f"{name:<18} {len(group):>5,} files {size / 1e6:>5.1f} MB  download {fetch / 1e6:>5.1f} MB  "
+                   f"{src.where():<46} {src.license}")
+    out.append(f"{'total':<18} {files:>5,} files {sum(e.size for e in entries) / 1e6:>5.1f} MB  download {download / 1e6:>5.1f} MB")
     return out
