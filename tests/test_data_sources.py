@@ -270,7 +270,7 @@ def test_offline_names_the_missing_sources_the_pull_command_and_the_bundle(tmp_p
     with pytest.raises(DataError) as err:
         TaskIndex().load("zh_longdoc", TaskConfig(names=["zh_longdoc"]), paths)
     message = str(err.value)
-    assert "offline" in message and "sources: laws" in message and str(tmp_path / "raw") in message
+    assert "offline" in message and "sources: drcd, laws, manpages-zh" in message and str(tmp_path / "raw") in message
     assert "python -m evalkit.data pull all" in message and "--bundle" in message
     assert not (tmp_path / "raw").exists()
 
