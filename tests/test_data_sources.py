@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -122,6 +121,15 @@ def test_debian_mirror_comes_from_the_apt_sources(tmp_path):
                                         "Components: main\n")
     assert apt_mirror([tmp_path]) == "http://main.mirror.test/debian"
     assert apt_mirror([tmp_path / "none"]) is None
+
+
+def test_without_a_debian_mirror_the_pull_stops_before_any_download(monkeypatch, tmp_path):
+    from evalkit.data import deb
+
+    monkeypatch.setattr(deb, "APT_SOURCES", (tmp_path / "no-apt",))
+    with pytest.raises(DataError, match="Debian package manpages-zh 1.6.4.0-1: set EVALKIT_DEBIAN_MIRROR"):
+        pull(lock.entries_for(["manpages-zh", "tatoeba"]), tmp_path / "raw", FetchSettings(), progress="off")
+    assert not (tmp_path / "raw" / "tatoeba").exists()
 
 
 # -- pull -------------------------------------------------------------------------------------
@@ -345,7 +353,7 @@ def test_a_fresh_checkout_without_raw_data_runs_with_only_a_mirror(server, deb, 
          else shutil.copy2(src, clone / item))
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVALKIT_")}
     env.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), EVALKIT_DATA_MIRROR=server.url, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "evalkit", "task=zh_longdoc", "task.limit=2"], cwd=clone, env=env,
+    proc = subprocess.run([sys.executable, "-m", "evalkit", "task=zh_longdoc", "task.limit=1"], cwd=clone, env=env,
                           capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]

@@ -66,10 +66,10 @@ def payload(deb: Path, wanted: set[str]) -> dict[str, bytes]:
     return out
 
 
-def apt_mirror(sources=APT_SOURCES) -> str | None:
+def apt_mirror(sources=None) -> str | None:
     """The first Debian archive (not a security archive) in this machine's apt sources."""
     files = []
-    for item in sources:
+    for item in APT_SOURCES if sources is None else sources:
         if item.is_dir():
             files += sorted(p for p in item.iterdir() if p.suffix in (".list", ".sources"))
         elif item.is_file():

@@ -204,6 +204,8 @@ def _download(todo, raw_dir, staging, settings: FetchSettings, summary: Summary,
     for e in todo:
         if e.source.origin == "deb":
             debs.setdefault(e.source.name, []).append(e)
+    debian_base = settings.debian_base() if debs else None
+    deb_urls = {name: es[0].source.deb_url(debian_base, settings.mirror) for name, es in debs.items()}  # fails before any download
     jobs = [(_fetch_github, [e]) for e in github] + [(_fetch_deb, entries) for entries in debs.values()]
     total = sum(e.size for e in github) + sum(es[0].source.deb_size for es in debs.values())
     progress = PullProgress(len(todo), total, mode=progress_mode)
@@ -211,7 +213,7 @@ def _download(todo, raw_dir, staging, settings: FetchSettings, summary: Summary,
         (staging / e.rel).parent.mkdir(parents=True, exist_ok=True)
     cancel = threading.Event()
     ctx = dict(raw_dir=raw_dir, staging=staging, settings=settings, summary=summary, progress=progress, routes=ROUTES,
-               cancel=cancel, lock=threading.Lock())
+               cancel=cancel, lock=threading.Lock(), deb_urls=deb_urls)
     try:
         run_jobs(jobs, ctx, settings.workers)
     finally:
@@ -234,8 +236,8 @@ def _fetch_github(entries: list[Entry], ctx: dict) -> None:
 def _fetch_deb(entries: list[Entry], ctx: dict) -> None:
     from evalkit.data.deb import payload
 
-    src, settings = entries[0].source, ctx["settings"]
-    url = src.deb_url(settings.debian_base(), settings.mirror)
+    src = entries[0].source
+    url = ctx["deb_urls"][src.name]
     key = src.pool_path.rsplit("/", 1)[-1]
     deb_path = fetch_one(key, src.deb_sha256, url, ctx, src.deb_size)
     wanted = {src.upstream_path(e.rel): e for e in entries}
