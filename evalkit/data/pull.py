@@ -8,7 +8,7 @@ file, the URL, the hashes and the other routes. pooch cannot resume a transfer i
 (no HTTP ranges): a cut transfer is fetched again from its start, and a rerun fetches only the
 files that are missing or wrong.
 
-Nothing half is ever counted: downloads land in ``<raw>/.pull/`` (outside every source folder),
+Nothing half is ever counted: downloads land in ``<raw>/.pull/<pid>/`` (outside every source folder),
 and a file reaches its place in the raw-data folder by one rename, after its sha256 matched.
 """
 
