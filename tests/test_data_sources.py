@@ -217,6 +217,29 @@ def test_404_names_the_url_and_the_other_routes_and_exits_nonzero(server, tmp_pa
     assert not (tmp_path / rel).exists()
 
 
+def test_no_network_names_the_url(tmp_path):
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback
+    with pytest.raises(DataError, match=r"cannot download http://127\.0\.0\.1:9/raw\.githubusercontent\.com/.* no connection"):
+        pull(lock.entries_for(["tatoeba/README.md"]), tmp_path, FetchSettings(mirror=closed), progress="off")
+
+
+def test_a_full_disk_leaves_no_half_file(server, tmp_path):
+    """A real full disk: a 3 MB tmpfs for the 4.3 MB of drcd (root only, where mounting works)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)], capture_output=True, text=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mount.stderr.strip()}")
+    try:
+        with pytest.raises(DataError, match="no space left on the device"):
+            pull(lock.entries_for(["drcd"]), folder, settings(server), progress="off")
+        state = verify.check(lock.entries_for(["drcd"]), folder, ["drcd"])
+        assert state.missing and not state.modified and not state.extra
+        assert sorted(p.name for p in folder.iterdir()) == ["drcd"] or not any(folder.iterdir())
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
 def test_a_stalled_server_times_out_with_a_clear_error(server, tmp_path):
     rel = "tatoeba/tatoeba.cmn-eng.eng"
     server.inject(rel, "stall", "stall")

@@ -55,7 +55,7 @@ def cmd_build(args) -> None:
     for task in tasks:
         for subset, builder in _builders(task):
             t0 = time.perf_counter()
-            folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir, force=args.force)
+            folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir, force=args.force, fetch=_fetch(args))
             print(f"{task}/{subset}: {meta['counts']} {meta['fingerprint']} -> {folder} ({time.perf_counter() - t0:.1f} s)")
 
 
@@ -75,6 +75,10 @@ def task_needs(task: str) -> list[str]:
     return sorted({n for _, builder in _builders(task) for n in raw.builder_needs(builder, base)})
 
 
+def _fetch(args, mirror: str | None = None) -> FetchSettings:
+    return FetchSettings.resolve(True if args.offline else None, mirror)
+
+
 def _raw_dir(args) -> Path:
     return Path(args.raw_data) if args.raw_data else raw.default_raw_dir()
 
@@ -84,7 +88,7 @@ def cmd_sources(args) -> None:
 
 
 def cmd_pull(args) -> None:
-    settings = FetchSettings.resolve(args.offline or None, args.mirror)
+    settings = _fetch(args, args.mirror)
     entries = lock.entries_for(task_needs(args.task))
     folder = _raw_dir(args)
     if args.bundle is None:
@@ -115,7 +119,7 @@ def cmd_bundle(args) -> None:
     from evalkit.data.bundle import write_bundle
 
     needs = task_needs(args.task)
-    folder = raw.ensure_raw(needs, _raw_dir(args), FetchSettings.resolve(args.offline or None), what=f"bundle {args.task}")
+    folder = raw.ensure_raw(needs, _raw_dir(args), _fetch(args), what=f"bundle {args.task}")
     entries = lock.entries_for(needs)
     size = write_bundle(entries, folder, args.out)
     print(f"{args.out}: {len(entries):,} verified files ({size / 1e6:.1f} MB) from {folder}; on the other machine: "
@@ -132,7 +136,7 @@ def cmd_info(args) -> None:
     spec, _ = builtin_spec(args.task)
     report = {"task": spec.name, "type": spec.type, "main_metric": spec.main_metric, "subsets": {}}
     for subset, builder in _builders(args.task):
-        folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir)
+        folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir, fetch=_fetch(args))
         entry = {"builder": builder, "version": meta["key"]["version"], "fingerprint": meta["fingerprint"], "dropped_while_building": meta["dropped"]}
         entry.update(meta.get("extra") or {})
         entry["build_facts"] = sorted(meta.get("extra") or {})
@@ -275,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--tokenizers", nargs="+", choices=("minilm", "qwen"), default=None,
                    help="count tokens with only these tokenizers (default: every installed one; counting long documents takes time)")
     args = parser.parse_args(argv)
-    if args.offline:
-        os.environ["EVALKIT_OFFLINE"] = "1"  # for the builds below, which read the environment
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     commands = {"sources": cmd_sources, "pull": cmd_pull, "verify": cmd_verify, "bundle": cmd_bundle, "lock": cmd_lock,
                 "list": cmd_list, "build": cmd_build, "info": cmd_info}
