@@ -30,6 +30,7 @@ from evalkit.results.files import check_writable_folder
 BACKENDS = {
     "sentence_transformers": "evalkit.encoders.sentence_tf",
     "hf": "evalkit.encoders.hf",
+    "jina": "evalkit.encoders.jina",
     "openai_compat": "evalkit.encoders.openai_compat",
 }
 

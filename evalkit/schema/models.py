@@ -68,6 +68,18 @@ class HFConfig(_ModelBase):
     trust_remote_code: bool = False
 
 
+class JinaConfig(_ModelBase):
+    """``backend: jina``: Jina embeddings v2 (JinaBERT, ALiBi) computed natively, no remote code."""
+
+    backend: Literal["jina"] = "jina"
+    model_id: str  # hub id (with revision) or a local folder holding the checkpoint's own files
+    dtype: Dtype = "auto"
+    device: str = speed("auto")
+    max_length: int = Field(8192, ge=2)  # tokens per input, [CLS] and [SEP] included; longer inputs lose their tail
+    batch_size: int = speed(8, ge=1)
+    normalize: bool | None = None  # None: as the checkpoint's sentence-transformers modules say (Jina v2: no)
+
+
 class OpenAICompatConfig(_ModelBase):
     """``backend: openai_compat``: any OpenAI-compatible ``/v1/embeddings`` server."""
 
@@ -105,10 +117,11 @@ class OpenAICompatConfig(_ModelBase):
     probe: bool = speed(True)  # one tiny request at start: fail fast, learn the dimension
 
 
-ModelConfig = Union[SentenceTransformersConfig, HFConfig, OpenAICompatConfig]
+ModelConfig = Union[SentenceTransformersConfig, HFConfig, JinaConfig, OpenAICompatConfig]
 MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "sentence_transformers": SentenceTransformersConfig,
     "hf": HFConfig,
+    "jina": JinaConfig,
     "openai_compat": OpenAICompatConfig,
 }
 
