@@ -112,7 +112,8 @@ def main(code_dirs: list[Path], work: Path) -> None:
     ref = {
         "about": "tests/fixtures/jina_tiny/README.md",
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "transformers": transformers.__version__, "sentence_transformers": sentence_transformers.__version__},
+                     "transformers": transformers.__version__,
+                     "sentence_transformers": sentence_transformers.__version__},
         "jina_code_info": first["info"],
         "max_abs_differences": checks,
         "texts": all_texts,
@@ -123,8 +124,8 @@ def main(code_dirs: list[Path], work: Path) -> None:
     }
     REFERENCE.write_text(json.dumps(ref, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(checks, indent=1))
-    print("text lengths (tokens):", [len(x) for x in __import__("transformers").AutoTokenizer.from_pretrained(
-        FOLDER)(all_texts)["input_ids"]])
+    tokenizer = transformers.AutoTokenizer.from_pretrained(FOLDER)
+    print("text lengths (tokens):", [len(x) for x in tokenizer(all_texts)["input_ids"]])
 
 
 def add_score(result_file: Path, command: str) -> None:

@@ -19,7 +19,7 @@ import torch
 
 from evalkit.encoders import jina_bert
 from evalkit.encoders.base import BatchReport, Role
-from evalkit.encoders.jina import build
+from evalkit.encoders.jina import build, load_view
 from evalkit.errors import ConfigError
 from evalkit.schema import validate_model_config
 from tests.fixtures.jina_tiny import FOLDER, REFERENCE, relayout
@@ -106,6 +106,8 @@ def test_encode_streams_token_budget_batches_and_reports_truncation(native):
     assert len(cut) == 64 and np.abs(vecs[4] - native.forward_ids([cut])[0]).max() <= TOL
     view = encoder.tokenizer_view()
     assert view.lengths(texts) == [len(x) for x in encoder.tokenizer(texts)["input_ids"]]
+    # a rerun whose vectors are all cached gets the same lengths from the tokenizer alone
+    assert load_view(jina_cfg(max_length=64)).lengths(texts) == view.lengths(texts)
 
 
 def test_alibi_slopes_are_the_papers():
@@ -237,3 +239,15 @@ def test_the_comparison_catches_small_architecture_mistakes(mistake, monkeypatch
         monkeypatch.setattr(jina_bert, "alibi_bias", lambda *a: real(*a) * 0)
     got = batch_vectors(encoder, SHORT_BATCH["indices"])
     assert np.abs(got - np.asarray(SHORT_BATCH["vectors"])).max() > 10 * TOL
+
+
+def test_bfloat16_runs_and_stays_close(native):
+    """The half-precision path (what ``dtype: auto`` gives on CUDA) on the CPU: same dtype for
+    the hidden states, the ALiBi bias and the padding mask; vectors close to float32."""
+    encoder = build(jina_cfg(dtype="bfloat16"))
+    assert encoder.meta.dtype == "bfloat16" and next(encoder.model.parameters()).dtype == torch.bfloat16
+    got = batch_vectors(encoder, SHORT_BATCH["indices"])
+    ref = np.asarray(SHORT_BATCH["vectors"])
+    cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+    assert got.dtype == np.float32 and cos.min() > 0.99
+    assert build(jina_cfg(dtype="auto")).meta.dtype == "float32"  # auto on the CPU
