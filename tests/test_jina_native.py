@@ -251,3 +251,45 @@ def test_bfloat16_runs_and_stays_close(native):
     cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
     assert got.dtype == np.float32 and cos.min() > 0.99
     assert build(jina_cfg(dtype="auto")).meta.dtype == "float32"  # auto on the CPU
+
+
+HUB_SCRIPT = """
+import json, sys
+from evalkit.encoders.jina import build
+from evalkit.schema import validate_model_config
+cfg = validate_model_config({"backend": "jina", "name": "t", "model_id": sys.argv[1], "revision": sys.argv[2],
+                             "device": "cpu", "dtype": "float32"})
+enc = build(cfg)
+ids = [enc.view.with_specials(c) for c in enc.view.encode(json.loads(sys.argv[3]))]
+print(json.dumps({"vectors": enc.forward_ids(ids).tolist(), "meta": enc.meta.revision, "extra": enc.meta.extra}))
+"""
+
+
+def test_hub_id_at_the_pinned_revision_loads_from_the_hub_cache_offline(tmp_path):
+    """The hub path (huggingface_hub + revision, offline): the tiny checkpoint placed in a Hugging
+    Face cache as the pinned revision of jina_v2_base_zh loads and gives the reference vectors; a
+    revision the cache does not hold is an error naming the repository and revision."""
+    import os
+    import subprocess
+    import sys
+
+    from evalkit.variants import load_preset
+
+    preset = load_preset("jina_v2_base_zh")
+    repo, revision = preset["model_id"], preset["revision"]
+    snapshot = tmp_path / "hub" / f"models--{repo.replace('/', '--')}" / "snapshots" / revision
+    relayout(FOLDER, snapshot)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    texts = json.dumps([TEXTS[i] for i in SHORT_BATCH["indices"]])
+
+    def run(rev):  # a fresh process: huggingface_hub reads HF_HUB_CACHE when imported
+        out = subprocess.run([sys.executable, "-c", HUB_SCRIPT, repo, rev, texts], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    got = run(revision)
+    assert got["meta"] == revision and got["extra"]["weights"] == "model.safetensors"
+    assert np.abs(np.asarray(got["vectors"]) - np.asarray(SHORT_BATCH["vectors"])).max() <= TOL
+    with pytest.raises(ConfigError, match=f"{repo}@{'0' * 40}: config.json not found"):
+        build(jina_cfg(repo, revision="0" * 40))  # offline, this session's own cache: not there
