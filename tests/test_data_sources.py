@@ -84,7 +84,7 @@ def test_lock_is_written_from_the_reference_folder_and_matches_it(raw_dir):
 def test_every_file_a_builder_or_mirror_reads_is_locked(raw_dir):
     for name in store.BUILDERS:
         args = getattr(store.builder_module(name), "ARGS", None)
-        needs = raw.builder_needs(f"{name}:{args[0]}" if args else name, raw_dir)
+        needs = store.builder_needs(f"{name}:{args[0]}" if args else name, raw_dir)
         if name != "stdlib":  # the interpreter's own Lib/
             assert lock.entries_for(needs), name
     for task, files in MIRROR_FILES.items():

@@ -72,7 +72,7 @@ def task_needs(task: str) -> list[str]:
     if task not in task_names():
         raise unknown_name("task", task, [*task_names(), *MIRROR_FILES, "perf", "all"])
     base = Path("/raw")
-    return sorted({n for _, builder in _builders(task) for n in raw.builder_needs(builder, base)})
+    return sorted({n for _, builder in _builders(task) for n in store.builder_needs(builder, base)})
 
 
 def _fetch(args, mirror: str | None = None) -> FetchSettings:

@@ -41,12 +41,6 @@ def relative_needs(paths: list[Path], raw_dir: Path) -> list[str]:
     return out
 
 
-def builder_needs(name: str, raw_dir: Path) -> list[str]:
-    from evalkit.data.store import builder_module
-
-    return relative_needs(builder_module(name).raw_paths(raw_dir), raw_dir)
-
-
 def ensure_raw(needs: list[str], raw_dir: Path | None, settings: FetchSettings | None = None, *, what: str) -> Path:
     """``raw_dir`` (default: :func:`default_raw_dir`) once it holds every locked file under
     ``needs`` (files or folders, relative to it) with the locked bytes; pulls what is missing."""

@@ -72,6 +72,13 @@ def builder_module(name: str):
     return importlib.import_module(f"evalkit.data.{module}")
 
 
+def builder_needs(name: str, raw_dir: Path) -> list[str]:
+    """What builder ``name`` reads, relative to the raw-data folder (files or folders)."""
+    from evalkit.data.raw import relative_needs
+
+    return relative_needs(builder_module(name).raw_paths(raw_dir), raw_dir)
+
+
 def run_builder(name: str, raw_dir: Path | None):
     mod, (_, arg) = builder_module(name), split_builder(name)
     raw = Path(raw_dir) if raw_dir is not None else None
@@ -156,7 +163,7 @@ def ensure_built(name: str, raw_dir: Path | None, cache_dir: Path | None, *, for
     files it reads are verified against the sources lock first, and pulled if missing (``fetch``:
     a :class:`evalkit.data.pull.FetchSettings`; None: from the environment); ``raw_dir`` None is
     the default raw-data folder (``PathsConfig.raw``)."""
-    from evalkit.data.raw import builder_needs, default_raw_dir, ensure_raw
+    from evalkit.data.raw import default_raw_dir, ensure_raw
 
     raw_dir = Path(raw_dir) if raw_dir is not None else default_raw_dir()
     ensure_raw(builder_needs(name, raw_dir), raw_dir, fetch, what=f"data builder {name!r}")

@@ -40,7 +40,7 @@ def spec_task(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: st
     builders = [subsets[s].builder for s in wanted if subsets[s].builder]
     if builders:  # the raw files of every subset at once: one line, one pull (if any is missing)
         raw_dir = raw.default_raw_dir() if raw_dir is None else Path(raw_dir)
-        needs = sorted({n for b in builders for n in raw.builder_needs(b, raw_dir)})
+        needs = sorted({n for b in builders for n in store.builder_needs(b, raw_dir)})
         raw.ensure_raw(needs, raw_dir, fetch, what=f"task {spec.name}")
 
     dataset, skipped, fingerprints = {}, {}, {}
