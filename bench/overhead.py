@@ -44,7 +44,7 @@ def _features(backend, ids: list[list[int]]):
 def bench_overhead(data_cache, docs_per_subset: int = 40, n_short: int = 1000, repeats: int = 2) -> list[Row]:
     import torch
 
-    from evalkit.batching import plan_token_batches
+    from evalkit.encoders.batching import plan_token_batches
     from evalkit.encoders.base import Role
     from evalkit.encoders.stack import build_stack
     from evalkit.schema import EncodeConfig
@@ -52,7 +52,7 @@ def bench_overhead(data_cache, docs_per_subset: int = 40, n_short: int = 1000, r
     texts = sample_texts(data_cache, docs_per_subset, n_short)
     encode_cfg = EncodeConfig(cache="off")
     stack = build_stack(minilm_cfg(), encode_cfg, lazy=False)
-    backend = stack.backend.loaded
+    backend = stack.model()
     assert backend.tokenizer.padding_side == "right" and backend.fast_ids
     view, limit, st = backend.view, backend.meta.max_tokens, backend.model
 

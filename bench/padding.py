@@ -20,7 +20,7 @@ TASKS = ["zh_longdoc", "STSBenchmark", "Banking77Classification", "Tatoeba", "mi
 
 def plan_efficiency(view, calls, budget: int, batch: int, limit: int, min_eff: float) -> dict:
     """Padding of evalkit's plan and of fixed sorted batches over encode calls [(texts, role, instr)]."""
-    from evalkit.batching import padding_tokens, plan_fixed_batches, plan_token_batches
+    from evalkit.encoders.batching import padding_tokens, plan_fixed_batches, plan_token_batches
     from evalkit.encoders.local import WINDOW
 
     real = padded = fixed_padded = batches = fixed_batches = n = 0

@@ -1,7 +1,7 @@
 """Row: data-parallel encoding on CPU — 2 worker processes x 1 thread vs 1 worker x 1 thread.
 
 The same zh_longdoc queries and documents (a few thousand, read from the built task data)
-go through ``evalkit.parallel.build_parallel`` twice, MiniLM in both: once with one worker
+go through ``evalkit.encoders.parallel.build`` twice, MiniLM in both: once with one worker
 process, once with two, one torch thread each. Both are pools, so the comparison is the
 scale-out alone (worker start-up, reported apart, is paid once per job). The vectors of
 the two runs must agree (max |difference| in the note). Target: >= 1.7x.
@@ -60,21 +60,21 @@ def cpu_probe(processes: int = 2, seconds: float = 3.0) -> list[float]:
 
 def _encode(workers: int, docs: list[str], queries: list[str]):
     from evalkit.encoders.base import Role
-    from evalkit.encoders.local import Batching
-    from evalkit.encoders.stack import EncodeStats, StatsHooks
-    from evalkit.parallel import build_parallel
+    from evalkit.encoders.batching import Batching
+    from evalkit.encoders import parallel
+    from evalkit.encoders.counters import CountingHooks, EncodeCounters
     from evalkit.schema import EncodeConfig, validate_model_config
 
     cfg = validate_model_config({**MINILM, "device": "cpu"})
     with Timer() as start:
-        pool = build_parallel(cfg, EncodeConfig(workers=workers, threads=1), StatsHooks(EncodeStats()), Batching())
+        pool = parallel.build(cfg, EncodeConfig(workers=workers, threads=1), CountingHooks(EncodeCounters()), Batching())
     try:
         pool.encode(queries[:16], role=Role.QUERY)  # first forward passes (allocator warm-up), untimed
-        pool.computed  # noqa: B018  (reading it starts a fresh measuring period)
+        pool.describe()  # starts a fresh measuring period
         with Timer() as t:
             q = pool.encode(queries, role=Role.QUERY)
             d = pool.encode(docs, role=Role.DOCUMENT)
-        figures = pool.computed
+        figures = pool.describe()
     finally:
         pool.close()
     return t.seconds, start.seconds, figures, q, d

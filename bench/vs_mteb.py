@@ -73,7 +73,7 @@ def run_evalkit(names, limit, data_cache, root: Path, emb_cache: Path) -> dict:
 
     from evalkit.callbacks.base import Callback
     from evalkit.encoders.mteb_adapter import MtebEncoderAdapter
-    from evalkit.profiling.profiler import Profiler
+    from evalkit.callbacks.profiler import Profiler
     from evalkit.runner import run
     from evalkit.schema import EncodeConfig, Job, TaskConfig
     from evalkit.tasks.mteb_task import MtebTask

@@ -1,6 +1,7 @@
 """Config files generated from evalkit's schema and task specs, never written by hand.
 
-* ``conf/model/_<backend>.yaml``: every field of a backend's config at its schema default
+* ``conf/model/_<backend>.yaml``: every field of a backend's config (the ``Config`` of its module in
+  ``evalkit/encoders/backends/``) at its schema default
   (required fields ``???``). Model YAMLs inherit one (``defaults: [_hf]``) and hold only what
   differs, so ``model.dimension=256`` works without a ``+`` and no default is written twice.
 * ``conf/task/_schema.yaml``, ``conf/encode/_schema.yaml``: the same for the task and encode sections.
@@ -42,14 +43,16 @@ def generated_files() -> dict[str, str]:
     import yaml
 
     from evalkit.schema import MODEL_CONFIGS, EncodeConfig, TaskConfig
+    from evalkit.tasks.index import KINDS
     from evalkit.tasks.spec import builtin_task_names
 
     def dump(node: dict, source: str) -> str:
         return GENERATED.format(source=source) + yaml.safe_dump(node, sort_keys=False, allow_unicode=True)
 
-    files = {f"model/_{backend}.yaml": dump(schema_node(cls), f"evalkit/schema/models.py ({cls.__name__})")
+    files = {f"model/_{backend}.yaml": dump(schema_node(cls), f"{cls.__module__.replace('.', '/')}.py (Config)")
              for backend, cls in MODEL_CONFIGS.items()}
-    files["task/_schema.yaml"] = dump(schema_node(TaskConfig), "evalkit/schema/tasks.py (TaskConfig)")
+    kinds = {kind: schema_node(module.Settings) for kind, module in KINDS.items()}  # task.perf.…
+    files["task/_schema.yaml"] = dump(schema_node(TaskConfig) | kinds, "evalkit/schema/tasks.py (TaskConfig)")
     files["encode/_schema.yaml"] = dump(schema_node(EncodeConfig), "evalkit/schema/encode.py (EncodeConfig)")
     for name in builtin_task_names():
         files[f"task/{name}.yaml"] = dump({"defaults": ["_schema"], "names": [name]}, f"tasks/{name}.yaml")

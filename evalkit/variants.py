@@ -4,7 +4,7 @@ readable name that says what differs from the model config it came from.
 ``minilm_l6`` run with ``model.max_length=32`` is ``minilm_l6 · max_length=32`` (folder
 ``minilm_l6+max_length=32``); ``encode.long_docs=chunk`` adds ``long_docs=chunk``; a task
 setting that changes scores (``task.limit``, ``task.subsets``, ``task.instruction``) too. The
-differences are the score-relevant fields (the speed-only mark of ``evalkit.schema.fields``)
+differences are the score-relevant fields (the speed-only mark of ``evalkit.fields``)
 that differ from the *preset*: the model's YAML in conf/model/ (or the one Hydra composed,
 for a user's own config folder), validated with the schema's defaults. A generic preset
 (``sentence_transformers``, ``openai_compat``) used without a ``name`` is named after the
@@ -23,7 +23,7 @@ import yaml
 
 from evalkit.resources import conf_dir
 from evalkit.schema import Job
-from evalkit.schema.fields import scoring_dump
+from evalkit.fields import scoring_dump
 from evalkit.schema.models import MODEL_CONFIGS, validate_model_config
 
 SEP = " · "
@@ -82,7 +82,7 @@ def _short(value: Any) -> str:
 
 
 def _generic_base(model, preset_name: str) -> str:
-    ident = getattr(model, "model_id", None) or getattr(model, "model", None) or preset_name
+    ident = model.model_ref or preset_name
     ident = str(ident).removeprefix("pypi:").rstrip("/")
     # a hub id never starts with "/", "." or "~": those are folders, named by their last part
     local = ident.startswith(("/", ".", "~")) or ("/" in ident and Path(ident).exists())

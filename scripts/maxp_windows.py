@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from evalkit.chunking import WINDOW_MARGIN, token_windows  # noqa: E402
+from evalkit.encoders.layers.chunking import WINDOW_MARGIN, token_windows  # noqa: E402
 from evalkit.data import store  # noqa: E402
 from evalkit.tasks.spec_task import _retrieval_split  # noqa: E402  (the CLI's task.limit sample)
 

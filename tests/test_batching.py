@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from evalkit.batching import (
+from evalkit.encoders.batching import (
     TextTooLargeError,
     padding_tokens,
     plan_fixed_batches,
@@ -21,8 +21,8 @@ from evalkit.batching import (
     plan_token_batches,
 )
 from evalkit.encoders.base import Role, collect
-from evalkit.encoders.local import Batching
-from evalkit.encoders.sentence_tf import Config, SentenceTransformerEncoder
+from evalkit.encoders.batching import Batching
+from evalkit.encoders.backends.sentence_tf import Config, SentenceTransformerEncoder
 
 
 def run_batches(n, plan, fn):

@@ -54,7 +54,7 @@ class _LengthView:
 def test_plan_efficiency_matches_direct_computation(monkeypatch):
     import evalkit.encoders.local as local
     from bench.padding import plan_efficiency
-    from evalkit.batching import plan_token_batches
+    from evalkit.encoders.batching import plan_token_batches
 
     monkeypatch.setattr(local, "WINDOW", 50)  # several windows per call
     rng = random.Random(3)

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalkit.cache import CachedEncoder, EmbeddingCache, model_identity, model_key, text_keys
+from evalkit.encoders.layers.cache import CachedEncoder, EmbeddingCache, model_identity, model_key, text_keys
 from evalkit.encoders.base import Role
-from evalkit.encoders.sentence_tf import build as build_encoder
-from evalkit.encoders.stack import EncodeStats
+from evalkit.encoders.backends.sentence_tf import build as build_encoder
+from evalkit.encoders.counters import EncodeCounters
 from evalkit.errors import ConfigError
 from evalkit.schema import validate_model_config
 
@@ -51,9 +51,21 @@ def test_key_changes_with_everything_that_changes_a_vector():
     }
     for what, k in keys.items():
         assert k[0] != ref, what
-    # speed-only settings (the one mark of evalkit.schema.fields) do not split the cache
+    # speed-only settings (the one mark of evalkit.fields) do not split the cache
     same = model_key(model_identity(_cfg(batch_size=7, device="cuda", expect_architecture="BertModel")))
     assert same == ref_model
+
+
+def test_an_endpoints_identity_does_not_depend_on_the_working_folder(tmp_path, monkeypatch):
+    """An endpoint has no model_id: its identity once hashed the files of the working folder (Path("")
+    is the cwd), so a run that wrote its outputs missed its own cache next time."""
+    cfg = validate_model_config(dict(name="e", backend="openai_compat", model="served-e5", revision="v1"))
+    monkeypatch.chdir(tmp_path)
+    before = model_key(model_identity(cfg))
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "result.json").write_text("{}")
+    assert model_key(model_identity(cfg)) == before and model_identity(cfg)["weights"] is None
+    assert model_key(model_identity(cfg.model_copy(update={"revision": "v2"}))) != before
 
 
 def test_modes_off_read_readwrite(tmp_path):
@@ -65,11 +77,11 @@ def test_modes_off_read_readwrite(tmp_path):
     rw = EmbeddingCache(path, "readwrite")
     vec = np.arange(4, dtype=np.float32)[None]
     rw.put_many([b"k" * 32], vec, "m")
-    ro = EmbeddingCache(path, "read", stats=EncodeStats())
+    ro = EmbeddingCache(path, "read", counters=EncodeCounters())
     np.testing.assert_array_equal(ro.get_many([b"k" * 32])[b"k" * 32], vec[0])
     ro.put_many([b"j" * 32], vec, "m")  # read mode stores nothing
     assert len(rw) == 1
-    assert (ro.stats.cache_hits, ro.stats.cache_misses) == (1, 0)
+    assert (ro.counters.cache_hits, ro.counters.cache_misses) == (1, 0)
     # a row of another dimension is a miss, never a wrong vector
     assert rw.get_many([b"k" * 32], dim=8) == {}
 
@@ -77,7 +89,7 @@ def test_modes_off_read_readwrite(tmp_path):
 _WRITER = textwrap.dedent(
     """
     import sys, numpy as np
-    from evalkit.cache import EmbeddingCache
+    from evalkit.encoders.layers.cache import EmbeddingCache
     path, start, stop = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     cache = EmbeddingCache(path, "readwrite")
     for lo in range(start, stop, 7):  # many small transactions racing with the other writers
@@ -111,7 +123,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 _CRASHER = textwrap.dedent(
     """
     import os, signal, sys, numpy as np
-    from evalkit.cache import EmbeddingCache
+    from evalkit.encoders.layers.cache import EmbeddingCache
     cache = EmbeddingCache(sys.argv[1], "readwrite")
     keys = [i.to_bytes(32, "big") for i in range(100)]
     cache.put_many(keys, np.ones((100, 3), dtype=np.float32), "m")  # committed
@@ -148,24 +160,24 @@ def minilm():
 
 def test_real_model_hits_are_exact_and_instruction_or_dtype_miss(tmp_path, minilm):
     texts = ["银行卡转账失败怎么办", "How do I reset my PIN?", "How do I reset my PIN?", "refund"]
-    stats = EncodeStats()
-    cache = EmbeddingCache(tmp_path / "e.sqlite", "readwrite", stats=stats)
+    counts = EncodeCounters()
+    cache = EmbeddingCache(tmp_path / "e.sqlite", "readwrite", counters=counts)
     enc = CachedEncoder(minilm, cache, model_identity(minilm.cfg))
     first = enc.encode(texts, role=Role.QUERY, instruction="Find the intent")
-    assert (stats.cache_hits, stats.cache_misses) == (0, 4)
+    assert (counts.cache_hits, counts.cache_misses) == (0, 4)
     again = enc.encode(texts, role=Role.QUERY, instruction="Find the intent")
-    assert stats.cache_hits == 4
+    assert counts.cache_hits == 4
     np.testing.assert_array_equal(again, first)  # bit-identical
     np.testing.assert_allclose(first, minilm.encode(texts, role=Role.QUERY), atol=1e-5)
 
     enc.encode(texts, role=Role.QUERY, instruction="Find the answer")
-    assert (stats.cache_hits, stats.cache_misses) == (4, 8)
+    assert (counts.cache_hits, counts.cache_misses) == (4, 8)
 
     bf16 = build_encoder(validate_model_config(MINILM | {"dtype": "bfloat16"}))
     try:
         enc16 = CachedEncoder(bf16, cache, model_identity(bf16.cfg))
         v16 = enc16.encode(texts, role=Role.QUERY, instruction="Find the intent")
-        assert stats.cache_misses == 12  # a bfloat16 run never receives float32 vectors
+        assert counts.cache_misses == 12  # a bfloat16 run never receives float32 vectors
         assert not np.array_equal(v16, first)
     finally:
         bf16.close()
@@ -174,7 +186,7 @@ def test_real_model_hits_are_exact_and_instruction_or_dtype_miss(tmp_path, minil
 def test_misses_are_committed_as_batches_stream_up(tmp_path, minilm):
     """With a commit interval of 0 every batch is on disk when the next one starts: a run
     stopped halfway keeps what it finished (the kill -9 bound is a bench row)."""
-    from evalkit.encoders.local import Batching
+    from evalkit.encoders.batching import Batching
 
     minilm.batching = Batching(token_budget=64, min_efficiency=0.0)  # a few texts per forward pass
     try:

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from evalkit.callbacks.base import Callback, CallbackList
-from evalkit.chunking import ChunkingEncoder, token_windows
+from evalkit.encoders.layers.chunking import ChunkingEncoder, token_windows
 from evalkit.encoders.base import Role
-from evalkit.encoders.dedup import DedupEncoder
-from evalkit.encoders.stack import EncodeStats, backend_module
+from evalkit.encoders.layers.dedup import DedupEncoder
+from evalkit.encoders.backends import backend_module
+from evalkit.encoders.counters import EncodeCounters
 from evalkit.errors import ConfigError
 from evalkit.schema import validate_model_config
 
@@ -56,13 +57,13 @@ def test_token_windows_cover_text_with_overlap():
 
 @pytest.mark.parametrize("pooling", ["mean", "max"])
 def test_chunked_vector_is_the_pooled_window_vectors(minilm, pooling):
-    stats = EncodeStats()
-    chunker = ChunkingEncoder(minilm, stats, overlap=8, pooling=pooling)
+    counts = EncodeCounters()
+    chunker = ChunkingEncoder(minilm, counts, overlap=8, pooling=pooling)
     short = "银行卡转账"
     texts = [LAW, short, LAW[:150]]
     minilm.log.reports.clear()
     vecs = chunker.encode(texts, role=Role.DOCUMENT)
-    assert stats.texts_chunked == 2 and stats.chunks > 4
+    assert counts.texts_chunked == 2 and counts.chunks > 4
     assert sum(r.truncated_texts for r in minilm.log.reports) == 0  # every window fits the model
 
     # Independent computation: cut the windows with the tokenizer, encode each, pool with numpy.
@@ -92,7 +93,7 @@ def test_window_leaves_room_for_qwen3_instruction(tiny_qwen3_path):  # noqa: F81
     cfg = {"name": "tiny_qwen3", "backend": "hf", "model_id": str(tiny_qwen3_path), "max_length": 64, "device": "cpu"}
     enc = build_encoder(validate_model_config(cfg), hooks=CallbackList([log]))
     try:
-        chunker = ChunkingEncoder(enc, EncodeStats(), overlap=16)
+        chunker = ChunkingEncoder(enc, EncodeCounters(), overlap=16)
         instruction = "Given a legal question, retrieve the statute that answers it"
         q_window = chunker.window_for(Role.QUERY, instruction)
         d_window = chunker.window_for(Role.DOCUMENT, instruction)
@@ -107,11 +108,11 @@ def test_window_leaves_room_for_qwen3_instruction(tiny_qwen3_path):  # noqa: F81
 
 def test_dedup_encodes_each_text_once_with_the_same_vectors(minilm):
     texts = ["a cat", "a dog", "a cat", LAW, "a dog", "a cat"]
-    stats = EncodeStats()
+    counts = EncodeCounters()
     minilm.log.reports.clear()
-    vecs = DedupEncoder(minilm, stats).encode(texts, role=Role.SYMMETRIC)
+    vecs = DedupEncoder(minilm, counts).encode(texts, role=Role.SYMMETRIC)
     assert sum(r.n_texts for r in minilm.log.reports) == 3
-    assert stats.duplicates_skipped == 3
+    assert counts.duplicates_skipped == 3
     np.testing.assert_allclose(vecs, minilm.encode(texts, role=Role.SYMMETRIC), atol=1e-5)
 
 
@@ -124,7 +125,7 @@ def test_chunk_needs_a_tokenizer(minilm):
             return None
 
     with pytest.raises(ConfigError, match="long_docs=truncate"):
-        ChunkingEncoder(NoTokenizer(), EncodeStats())
+        ChunkingEncoder(NoTokenizer(), EncodeCounters())
 
 
 def test_lengths_after_an_encode_are_the_tokenizers_own(minilm):

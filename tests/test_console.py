@@ -136,7 +136,7 @@ def test_dtype_auto_is_float32_on_cpu_and_recorded_resolved(tmp_path):
     auto = resolved(make_job(tmp_path, ["STSBenchmark"], model=minilm_cfg(dtype="auto")))
     f32 = resolved(make_job(tmp_path, ["STSBenchmark"], model=minilm_cfg(dtype="float32")))
     assert auto.model.dtype == "float32" and auto.config_hash() == f32.config_hash()
-    from evalkit.cache import model_identity, model_key
+    from evalkit.encoders.layers.cache import model_identity, model_key
 
     assert model_key(model_identity(auto.model)) == model_key(model_identity(f32.model))
 

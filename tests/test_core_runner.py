@@ -9,7 +9,7 @@ import pytest
 
 from evalkit.callbacks.base import Callback
 from evalkit.encoders.base import Role
-from evalkit.encoders.sentence_tf import build as build_st
+from evalkit.encoders.backends.sentence_tf import build as build_st
 from evalkit.errors import ConfigError
 from evalkit.results import redact
 from evalkit.runner import run

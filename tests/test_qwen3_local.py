@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from evalkit.encoders.base import BatchReport, Role
-from evalkit.encoders.hf import Config, build
-from evalkit.encoders.local import Batching
+from evalkit.encoders.backends.hf import Config, build
+from evalkit.encoders.batching import Batching
 from evalkit.errors import ConfigError
 from tests.fixtures.tiny_qwen3 import EOS, raw_data_dir, tiny_qwen3_path  # noqa: F401  (fixture)
 

@@ -73,7 +73,7 @@ def test_spearman_contributions_mean_equals_scipy_with_ties():
 
 def test_counting_ranks_equal_scipy_rankdata():
     keys = np.random.default_rng(2).integers(0, 21, (50, 10))
-    assert np.array_equal(stats._ranks_of_keys(keys), sps.rankdata(keys, axis=-1))
+    assert np.array_equal(stats.ranks_of_keys(keys), sps.rankdata(keys, axis=-1))
 
 
 def test_bootstrap_ci_matches_numpy_resampling():
@@ -114,7 +114,7 @@ def test_spearman_resample_statistic_recomputes_ranks_like_scipy():
     rng = np.random.default_rng(16)
     gold, pred = rng.integers(0, 4, 30).astype(float), rng.normal(size=30)
     idx = rng.integers(0, 30, (20, 30))
-    got = stats._resampled_score(ItemScores(ids(30), pred, gold, "spearman"), idx)
+    got = stats.resampled_score(ItemScores(ids(30), pred, gold, "spearman"), idx)
     assert got == pytest.approx([spearman_ref(pred[i], gold[i]) for i in idx], abs=1e-12)
 
 

@@ -8,19 +8,29 @@ their own way while plain models ignore both.
 Backends report every batch to ``hooks`` with a :class:`BatchReport`; the encoder stack
 (``evalkit.encoders.stack``) counts them once and passes them on to the callbacks, so the
 profiler sees latency, tokens, padding and truncation without flags inside each backend.
+``describe()`` says how the vectors were computed where that is more than "one process on
+``meta.device``" (worker processes and their figures, shard jobs): the result's ``computed``.
+(A known-answer ``probe()`` is to join it, run once by the stack's ``start`` before the first task.)
 
 Vectors may also stream: ``encode_iter`` yields ``(indices, vectors)`` batch by batch, so
 the cache above a backend can commit every few seconds instead of at the end.
+
+A *layer* (:class:`EncoderWrapper`: cache, dedup, chunking, progress …) is an Encoder around
+an Encoder that knows only ``.inner``. The stack tells its layers which tasks come
+(``start``) and when each runs (``task_started`` / ``task_finished``), each given as
+:class:`TaskTexts`: which texts a task sends the encoder.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from evalkit.fields import stable_hash
 
 
 class Role(str, enum.Enum):
@@ -92,6 +102,10 @@ class Encoder(Protocol):
         """Return float32 array (len(texts), dim), in input order."""
         ...
 
+    def describe(self) -> dict[str, Any]:
+        """How the vectors were computed beyond ``meta`` (workers, devices, shards); {} when plain."""
+        ...
+
     def close(self) -> None:
         """Free resources (GPU memory, HTTP pools)."""
         ...
@@ -129,13 +143,39 @@ class EncodeProgress:
     finished: bool = False
 
 
+@dataclass(frozen=True)
+class TaskTexts:
+    """Which texts a task sends the encoder: its name, its data's fingerprint, and the task and
+    encode settings that choose or cut them (limit, subsets, instruction; long_docs, windows)."""
+
+    name: str
+    fingerprint: str
+    settings: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return stable_hash({"name": self.name, "fingerprint": self.fingerprint, **self.settings})
+
 
 class EncoderWrapper:
-    """Base of wrappers that are Encoders around an Encoder (cache, chunking, dedup). A wrapper
-    knows only ``.inner``: identity, hooks and the tokenizer view are the inner encoder's."""
+    """Base of the layers: Encoders around an Encoder (cache, chunking, dedup, progress). A layer
+    knows only ``.inner``: identity, hooks, the tokenizer view and ``describe()`` are the inner
+    encoder's unless the layer adds to them; the task hooks do nothing unless it needs them."""
 
     def __init__(self, inner: Encoder):
         self.inner = inner
+
+    def start(self, tasks: list[TaskTexts]) -> None:
+        """Before the first task of a run, with every task to come."""
+
+    def task_started(self, texts: TaskTexts) -> None:
+        """A task begins sending texts."""
+
+    def task_finished(self, texts: TaskTexts, ok: bool) -> None:
+        """The task is done (``ok``) or stopped."""
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
 
     @property
     def meta(self) -> EncoderMeta:

@@ -20,7 +20,7 @@ Qwen3-Embedding (model card and its evaluation code):
 from __future__ import annotations
 
 from evalkit.encoders.base import Role
-from evalkit.schema.models import QWEN3_DEFAULT_INSTRUCTION, InstructionFormat
+from evalkit.encoders.config import QWEN3_DEFAULT_INSTRUCTION, InstructionFormat
 
 
 def qwen3_query(instruction: str, text: str) -> str:

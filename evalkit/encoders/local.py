@@ -9,7 +9,7 @@ A backend supplies:
                                           at load time showed that our ids differ from its.
 
 This class tokenises each text once (on a background thread, one window of texts ahead of
-the model), plans padding-aware token-budget batches (``evalkit.batching``), runs them
+the model), plans padding-aware token-budget batches (``evalkit.encoders.batching``), runs them
 (splitting a batch that runs out of device memory) and streams ``(indices, vectors)``.
 """
 
@@ -18,24 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-
 import numpy as np
 
-from evalkit.batching import BatchRunStats, iter_batches, plan_token_batches
+from evalkit.encoders.batching import Batching, BatchRunStats, iter_batches, plan_token_batches
 from evalkit.encoders.base import NO_HOOKS, Batches, BatchReport, EncoderMeta, Hooks, Role, check_embeddings, collect
 
 WINDOW = 4096  # texts tokenised and planned together (sorting and packing happen within a window)
-
-
-@dataclass
-class Batching:
-    """How a local backend packs batches (from ``encode:``; all speed-only)."""
-
-    token_budget: int | None = None  # padded tokens per forward; None: batch_size x max length
-    max_batch_texts: int | None = None
-    min_efficiency: float = 0.9
-    prefetch: bool = True
 
 
 class LocalEncoder:
@@ -105,8 +93,8 @@ class LocalEncoder:
 
     def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None) -> Batches:
         prepared = self.prepare(texts, role=role, instruction=instruction)
-        if self.batch_stats is None:  # the stack's EncodeStats when the hooks carry one
-            self.batch_stats = getattr(self.hooks, "stats", None) or BatchRunStats()
+        if self.batch_stats is None:  # the stack's EncodeCounters when the hooks count (CountingHooks)
+            self.batch_stats = getattr(self.hooks, "counters", None) or BatchRunStats()
         limit = self.meta.max_tokens
         for start, content in self._windows(prepared):
             lengths = [len(c) + self.view.n_special for c in content]
@@ -137,6 +125,9 @@ class LocalEncoder:
 
     def encode(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray:
         return collect(self.encode_iter(texts, role=role, instruction=instruction), len(texts), self.meta.dim)
+
+    def describe(self) -> dict:
+        return {}  # one process, the model's own device (meta.device)
 
     def close(self) -> None:
         pass

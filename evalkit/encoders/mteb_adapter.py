@@ -48,6 +48,12 @@ class MtebEncoderAdapter(AbsEncoder):
         return self.encoder.encode(texts, role=role_for(prompt_type), instruction=instruction)
 
 
+def corpus_texts(corpus) -> list[str]:
+    """A retrieval corpus's documents as mteb's dataloader forms them: title and text joined."""
+    titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
+    return [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"])]
+
+
 def _mteb_name(name: str) -> str:
     # mteb wants "org/model"; evalkit model names are flat config names.
     return name if "/" in name else f"evalkit/{name}"

@@ -130,9 +130,35 @@ def _simple_table(header: list[str], rows: list[list[str]], text_cols: int = 1) 
 
 def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalkit leaderboard",
             length_png: bytes | None = None) -> str:
+    reasons: list[str] = []
+    parts = [
+        f"<h1>{e(title)}</h1>",
+        f'<p class="note">{e(LEGEND)} Click a column to sort. The mean covers models with every '
+        "task ok; a failed or missing run is shown with its reason, never as a score.</p>",
+        _board(lb, reasons),
+    ]
+    if reasons:
+        parts.append('<h2>No score</h2><ol class="reasons">' + "".join(f"<li>{e(r)}</li>" for r in reasons) + "</ol>")
+    if plot_png:
+        data = base64.b64encode(plot_png).decode()
+        parts.append(f'<h2>Scores with 95% intervals, and quality vs speed</h2><img class="plot" alt="scores with confidence '
+                     f'intervals; mean score vs tokens per second" src="data:image/png;base64,{data}">')
+    parts.append(significance_matrices(lb))
+    parts.append(by_length_section(lb, length_png))
+    parts += _details(lb)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f"<title>{e(title)}</title><style>{STYLE}{SECTION_STYLE}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + f"\n<script>{SCRIPT}</script>\n</body></html>\n"
+    )
+
+
+def _board(lb: Leaderboard, reasons: list[str]) -> str:
+    """The sortable table: one row per model, one score cell per task (reasons collects why a cell has none)."""
     cells = {(c.model, c.task): c for c in lb.cells}
     against = baseline_comparisons(lb)
-    reasons: list[str] = []
     best = {t.name: max((c.main_score for c in lb.cells if c.task == t.name and c.status == "ok" and c.main_score is not None), default=None)
             for t in lb.tasks}
 
@@ -155,23 +181,13 @@ def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalki
         if perf:
             tds.append(_num_td(s.speed.latency_1k_ms, fmt_speed(s.speed.latency_1k_ms, 1)))
         rows.append(f'<tr data-model="{e(s.model)}">' + "".join(tds) + "</tr>")
-    board = (f'<table id="leaderboard" class="sortable"><thead><tr>{"".join(head)}</tr></thead>'
-             f'<tbody>{"".join(rows)}</tbody></table>')
+    return (f'<table id="leaderboard" class="sortable"><thead><tr>{"".join(head)}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
 
-    parts = [
-        f"<h1>{e(title)}</h1>",
-        f'<p class="note">{e(LEGEND)} Click a column to sort. The mean covers models with every '
-        "task ok; a failed or missing run is shown with its reason, never as a score.</p>",
-        board,
-    ]
-    if reasons:
-        parts.append('<h2>No score</h2><ol class="reasons">' + "".join(f"<li>{e(r)}</li>" for r in reasons) + "</ol>")
-    if plot_png:
-        data = base64.b64encode(plot_png).decode()
-        parts.append(f'<h2>Scores with 95% intervals, and quality vs speed</h2><img class="plot" alt="scores with confidence '
-                     f'intervals; mean score vs tokens per second" src="data:image/png;base64,{data}">')
-    parts.append(significance_matrices(lb))
-    parts.append(by_length_section(lb, length_png))
+
+def _details(lb: Leaderboard) -> list[str]:
+    """Means per type and language, the models, the tasks, provenance and warnings."""
+    parts = []
     types = sorted({k for s in lb.summary for k in s.by_type})
     if types:
         parts.append("<h2>Mean per task type</h2>" + _simple_table(["model"] + types, [[s.model] + [fmt_score(s.by_type.get(k)) for k in types] for s in lb.summary]))
@@ -198,10 +214,4 @@ def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalki
     )
     if lb.warnings:
         parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{e(w)}</li>" for w in lb.warnings) + "</ul>")
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f"<title>{e(title)}</title><style>{STYLE}{SECTION_STYLE}</style></head>\n<body>\n"
-        + "\n".join(parts)
-        + f"\n<script>{SCRIPT}</script>\n</body></html>\n"
-    )
+    return parts

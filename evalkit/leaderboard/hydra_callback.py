@@ -75,7 +75,7 @@ class LeaderboardCallback(Callback):
         self._seed(build_leaderboard([folder]), [folder], run_dir)
 
     def _seed(self, lb, sources: list[Path], folder: Path) -> None:
-        from evalkit.perf.report import load_perf_results
+        from evalkit.reports.perf import load_perf_results
         from evalkit.reports.seed import to_markdown, write_seed_report
 
         perf = {f["model"]: f for f in load_perf_results(sources)}
@@ -85,7 +85,8 @@ class LeaderboardCallback(Callback):
 
     def _reports(self, folder: Path, config: DictConfig | None = None) -> None:
         """perf_report.{json,md,png} in the run or sweep folder, over the perf results it produced."""
-        from evalkit.perf.report import load_perf_results, markdown_tables, write_report
+        from evalkit.reports.perf import load_perf_results, write_report
+        from evalkit.tasks.perf.table import markdown_tables
 
         sources = [folder]
         if config is not None:  # a single run: its own perf result, wherever its results folder is

@@ -110,6 +110,13 @@ def to_markdown(lb: Leaderboard) -> str:
 
     lines += comparison_lines(lb)
     lines += length_lines(lb)
+    lines += _detail_lines(lb)
+    return "\n".join(lines) + "\n"
+
+
+def _detail_lines(lb: Leaderboard) -> list[str]:
+    """Means per type and language, the models, the tasks, provenance and warnings."""
+    lines: list[str] = []
     types = sorted({k for s in lb.summary for k in s.by_type})
     if types:
         lines += ["", "## Mean per task type", ""]
@@ -143,7 +150,7 @@ def to_markdown(lb: Leaderboard) -> str:
     ]
     if lb.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in lb.warnings]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def console_summary(lb: Leaderboard) -> str:

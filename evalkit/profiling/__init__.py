@@ -1,1 +1,2 @@
-"""Measuring a run: peak memory (RSS, CUDA), the machine it ran on, and the profiler callback."""
+"""Measuring tools below every layer that measures: peak memory (RSS, CUDA; ``memory``) and the machine a
+run ran on (``device``). The profiler callback that puts them into results is ``evalkit.callbacks.profiler``."""

@@ -15,7 +15,7 @@ import html
 from pathlib import Path
 
 from evalkit.leaderboard.schema import Cell, Leaderboard
-from evalkit.perf.report import fmt_mb, fmt_ms
+from evalkit.tasks.perf.table import fmt_mb, fmt_ms
 from evalkit.results import atomic_write_bytes, atomic_write_text
 
 QUALITY = (("中文长文档检索 Chinese long-doc retrieval", "zh_longdoc"), ("中英混合 mixed-language", "mixed_lang"),

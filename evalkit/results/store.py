@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from evalkit.results.files import atomic_write_bytes, atomic_write_json, check_writable_folder, read_json, redact
 from evalkit.results.items import ITEMS_SUFFIX, TaskItems, items_path, read_items
@@ -44,6 +45,26 @@ class Found:
     path: Path
     result: ResultFile | None = None
     failure: FailureRecord | None = None
+
+
+class ResultSink(Protocol):
+    """Where the runner files a task's output: the result store, or a stack's own sink (an
+    encode-only shard job files each task in its shard's manifest)."""
+
+    def done(self, texts) -> str | None:
+        """A record status when this task needs no evaluation (its output is filed already), else None."""
+
+    def file(self, record: ResultFile, items: TaskItems | None = None) -> Filed: ...
+
+
+@dataclass
+class Filed:
+    """Where one task's output went (a ``sink``'s answer): the status of its run record, the
+    file or folder, and the result it holds (None where the output is not a result)."""
+
+    status: str  # "ok": a result file | "encoded": a shard job's manifest (evalkit.encoders.layers.shard_job)
+    path: Path | None
+    result: ResultFile | None
 
 
 class ResultStore:
@@ -111,6 +132,15 @@ class ResultStore:
                     yield Found(path, result=result)
 
     # -- writing ----------------------------------------------------------------------------
+    # -- as the runner's sink --------------------------------------------------------------
+    def done(self, texts) -> str | None:
+        """Nothing to add per task: the runner asks ``find_complete`` before it builds any model."""
+        return None
+
+    def file(self, record: ResultFile, items: TaskItems | None = None) -> Filed:
+        """The result file, status "ok"."""
+        return Filed("ok", self.save(record, items), record)
+
     def save(self, record: ResultFile, items: TaskItems | None = None) -> Path:
         model = record.evalkit.model
         path = self.path(model.variant_id, model.revision, record.task_name)

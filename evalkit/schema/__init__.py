@@ -2,7 +2,7 @@
 
 Torch-free and Hydra-free: ``job_config(dict)`` validates a plain dict (what Hydra composes,
 or what a program writes by hand) and :class:`Job` is what ``evalkit.runner.run`` takes.
-Speed-only fields are marked once (``evalkit.schema.fields.speed``); the config hash, the
+Speed-only fields are marked once (``evalkit.fields.speed``); the config hash, the
 cache identity and the variant name all derive from that mark.
 """
 
@@ -12,14 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evalkit.encoders.base import TaskTexts
 from evalkit.errors import ConfigError
 from evalkit.schema.encode import EncodeConfig
-from evalkit.schema.fields import format_validation_error, scoring_dump, stable_hash
+from evalkit.fields import format_validation_error, scoring_dump, stable_hash
 from evalkit.schema.models import MODEL_CONFIGS, ModelConfig, validate_model_config
-from evalkit.schema.tasks import PathsConfig, PerfSettings, TaskConfig
+from evalkit.schema.tasks import PathsConfig, TaskConfig
 
 __all__ = [
-    "EncodeConfig", "Job", "MODEL_CONFIGS", "ModelConfig", "PathsConfig", "PerfSettings", "TaskConfig",
+    "EncodeConfig", "Job", "MODEL_CONFIGS", "ModelConfig", "PathsConfig", "TaskConfig",
     "TOP_LEVEL_KEYS", "job_config", "validate_model_config",
 ]
 
@@ -32,7 +33,7 @@ class Job(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    model: ModelConfig = Field(discriminator="backend")
+    model: ModelConfig
     task: TaskConfig
     encode: EncodeConfig = Field(default_factory=EncodeConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig.from_env)
@@ -45,6 +46,12 @@ class Job(BaseModel):
             "task": scoring_dump(self.task, drop_defaults=True) | {"names": None},
             "encode": self.encode.scoring(),
         }
+
+    def texts_of(self, task) -> TaskTexts:
+        """Which texts ``task`` sends the encoder under this job: its data and every setting that
+        chooses or cuts them (task limit, subsets, instruction; long_docs, chunk windows)."""
+        scoring = self.scoring_config()
+        return TaskTexts(task.name, task.fingerprint, {"task": scoring["task"], "encode": scoring["encode"]})
 
     def config_hash(self) -> str:
         """Hash of everything that can change a score (task names aside: one file per task)."""

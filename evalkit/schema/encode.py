@@ -11,11 +11,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from evalkit.schema.fields import Strict, scoring_dump, speed
+from evalkit.fields import Strict, scoring_dump, speed
 
 SHARD = re.compile(r"^(\d+)/(\d+)$")
 CHUNK_FIELDS = ("chunk_tokens", "chunk_overlap", "chunk_pooling")
-# How windows are cut (evalkit.chunking.token_windows), part of a chunked result's identity:
+# How windows are cut (evalkit.encoders.layers.chunking.token_windows), part of a chunked result's identity:
 # 2 = the last window is a whole window (issue 21; before, whatever was left over).
 CHUNK_WINDOWS = 2
 

@@ -40,8 +40,8 @@ predictions or gold, in the data or in resamples) is ``None``.
 
 from evalkit.stats.bootstrap import bootstrap_ci
 from evalkit.stats.paired import Comparison, holm, paired_comparison
-from evalkit.stats.scores import (DEFAULT_RESAMPLES, KINDS, MIN_ITEMS_FOR_P, ItemScores, _ranks_of_keys,
-                                  _resampled_score, spearman_contributions, task_score)
+from evalkit.stats.scores import (DEFAULT_RESAMPLES, KINDS, MIN_ITEMS_FOR_P, ItemScores, ranks_of_keys,
+                                  resampled_score, spearman_contributions, task_score)
 
 __all__ = ["DEFAULT_RESAMPLES", "KINDS", "MIN_ITEMS_FOR_P", "Comparison", "ItemScores", "bootstrap_ci", "holm",
-           "paired_comparison", "spearman_contributions", "task_score"]
+           "paired_comparison", "ranks_of_keys", "resampled_score", "spearman_contributions", "task_score"]

@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from evalkit.stats.scores import _BATCH_ELEMENTS, DEFAULT_RESAMPLES, ItemScores, _resampled_score, task_score
+from evalkit.stats.scores import BATCH_ELEMENTS, DEFAULT_RESAMPLES, ItemScores, resampled_score, task_score
 
 
-def _stratified_bootstrap(sizes, subset_stat, point, confidence, n_resamples, seed, method):
+def stratified_bootstrap(sizes, subset_stat, point, confidence, n_resamples, seed, method):
     """Percentile/BCa CI of ``mean_k subset_stat(k, idx_k)`` resampling items per subset.
 
     ``subset_stat(k, idx)`` maps index arrays (..., n_k) of subset k to (...).
@@ -31,7 +31,7 @@ def _stratified_bootstrap(sizes, subset_stat, point, confidence, n_resamples, se
         return total / len(sizes)
 
     # Batch depends only on the data sizes, so the result is reproducible for a seed.
-    batch = max(1, _BATCH_ELEMENTS // sum(sizes[k] for k in varying))
+    batch = max(1, BATCH_ELEMENTS // sum(sizes[k] for k in varying))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate distributions are handled below
         res = stats.bootstrap(tuple(np.arange(sizes[k]) for k in varying), statistic,
@@ -58,6 +58,6 @@ def bootstrap_ci(subsets: list[ItemScores], confidence: float = 0.95,
     spread, or ``None`` when it is undefined (NaN Spearman).
     """
     point = task_score(subsets)
-    return _stratified_bootstrap([len(s.ids) for s in subsets],
-                                 lambda k, idx: _resampled_score(subsets[k], idx),
+    return stratified_bootstrap([len(s.ids) for s in subsets],
+                                 lambda k, idx: resampled_score(subsets[k], idx),
                                  point, confidence, n_resamples, seed, method)

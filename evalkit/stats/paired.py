@@ -9,9 +9,9 @@ import numpy as np
 from scipy import stats
 
 from evalkit.errors import DataError
-from evalkit.stats.bootstrap import _stratified_bootstrap
-from evalkit.stats.scores import (_BATCH_ELEMENTS, DEFAULT_RESAMPLES, MIN_ITEMS_FOR_P, ItemScores, _corr_rows,
-                                  _rank_keys, _ranks_of_keys, _resampled_score, spearman_contributions, task_score)
+from evalkit.stats.bootstrap import stratified_bootstrap
+from evalkit.stats.scores import (BATCH_ELEMENTS, DEFAULT_RESAMPLES, MIN_ITEMS_FOR_P, ItemScores, corr_rows,
+                                  rank_keys, ranks_of_keys, resampled_score, spearman_contributions, task_score)
 
 
 @dataclass
@@ -92,8 +92,8 @@ def _permutation_pvalue(pairs, n_resamples, seed) -> float:
     out_a, out_b, gold_ranks = [], [], []
     for sa, sb in pairs:
         spearman = sa.kind == "spearman"
-        out_a.append(_rank_keys(sa.values) if spearman else sa.values)
-        out_b.append(_rank_keys(sb.values) if spearman else sb.values)
+        out_a.append(rank_keys(sa.values) if spearman else sa.values)
+        out_b.append(rank_keys(sb.values) if spearman else sb.values)
         gold_ranks.append(stats.rankdata(sa.gold) if spearman else None)
     out_a, out_b = np.concatenate(out_a).astype(float), np.concatenate(out_b).astype(float)
     swappable = np.flatnonzero(out_a != out_b)
@@ -106,7 +106,7 @@ def _permutation_pvalue(pairs, n_resamples, seed) -> float:
         part = full[..., bounds[k]:bounds[k + 1]]
         if gold_ranks[k] is None:
             return part.mean(axis=-1)
-        return _corr_rows(_ranks_of_keys(part.astype(np.int64)), gold_ranks[k])
+        return corr_rows(ranks_of_keys(part.astype(np.int64)), gold_ranks[k])
 
     def model_outputs(base, x):
         full = np.empty(x.shape[:-1] + base.shape)
@@ -120,7 +120,7 @@ def _permutation_pvalue(pairs, n_resamples, seed) -> float:
 
     res = stats.permutation_test((np.arange(m), np.arange(m) + m), statistic,
                                  permutation_type="samples", vectorized=True,
-                                 n_resamples=n_resamples, batch=max(1, _BATCH_ELEMENTS // len(out_a)),
+                                 n_resamples=n_resamples, batch=max(1, BATCH_ELEMENTS // len(out_a)),
                                  alternative="two-sided", rng=np.random.default_rng(seed))
     return float(res.pvalue)
 
@@ -144,10 +144,10 @@ def paired_comparison(a: list[ItemScores], b: list[ItemScores], *, task: str,
         sa, sb = pairs[k]
         if sa.kind == "mean":  # mean(a[idx]) - mean(b[idx]) == mean((a - b)[idx])
             return (sa.values - sb.values)[idx].mean(axis=-1)
-        return _resampled_score(sa, idx) - _resampled_score(sb, idx)
+        return resampled_score(sa, idx) - resampled_score(sb, idx)
 
     notes = []
-    ci = _stratified_bootstrap([len(sa.ids) for sa, _ in pairs], subset_stat, difference,
+    ci = stratified_bootstrap([len(sa.ids) for sa, _ in pairs], subset_stat, difference,
                                confidence, n_resamples, seed, method)
     d = np.concatenate([_item_differences(sa, sb) for sa, sb in pairs])
     tol = np.concatenate([np.full(len(sa.ids), 0.0 if sa.kind == "mean" else 1e-12) for sa, _ in pairs])

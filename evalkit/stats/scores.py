@@ -15,7 +15,7 @@ KINDS = ("mean", "spearman")
 DEFAULT_RESAMPLES = 10_000
 MIN_ITEMS_FOR_P = 10
 # Items x resamples per vectorised call: keeps each array to tens of MB for any task size.
-_BATCH_ELEMENTS = 2_000_000
+BATCH_ELEMENTS = 2_000_000
 
 
 @dataclass
@@ -55,7 +55,7 @@ class ItemScores:
             raise DataError(f"{where}: gold is only used by kind 'spearman', not {self.kind!r}")
 
 
-def _corr_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def corr_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pearson correlation along the last axis; NaN where a row is constant."""
     x = x - x.mean(axis=-1, keepdims=True)
     y = y - y.mean(axis=-1, keepdims=True)
@@ -63,12 +63,12 @@ def _corr_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (x * y).sum(axis=-1) / np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
 
 
-def _rank_keys(x: np.ndarray) -> np.ndarray:
+def rank_keys(x: np.ndarray) -> np.ndarray:
     """2 x (tie-averaged rank) of a 1-D array: integers in [2, 2n] ordered like x."""
     return np.rint(2 * stats.rankdata(x)).astype(np.int64)
 
 
-def _ranks_of_keys(keys: np.ndarray) -> np.ndarray:
+def ranks_of_keys(keys: np.ndarray) -> np.ndarray:
     """Tie-averaged ranks along the last axis of integer keys in [0, 2n] (counting sort).
 
     Equals ``stats.rankdata(keys, axis=-1)`` but costs O(n) per row instead of a sort,
@@ -86,7 +86,7 @@ def _ranks_of_keys(keys: np.ndarray) -> np.ndarray:
 def _subset_score(s: ItemScores) -> float:
     if s.kind == "mean":
         return float(s.values.mean())
-    return float(_corr_rows(stats.rankdata(s.values), stats.rankdata(s.gold)))
+    return float(corr_rows(stats.rankdata(s.values), stats.rankdata(s.gold)))
 
 
 def task_score(subsets: list[ItemScores]) -> float:
@@ -110,8 +110,8 @@ def spearman_contributions(pred, gold) -> np.ndarray:
     return z(pred) * z(gold)
 
 
-def _resampled_score(s: ItemScores, idx: np.ndarray) -> np.ndarray:
+def resampled_score(s: ItemScores, idx: np.ndarray) -> np.ndarray:
     if s.kind == "mean":
         return s.values[idx].mean(axis=-1)
     # Ranks of a resample of x equal ranks of the same resample of x's rank keys.
-    return _corr_rows(_ranks_of_keys(_rank_keys(s.values)[idx]), _ranks_of_keys(_rank_keys(s.gold)[idx]))
+    return corr_rows(ranks_of_keys(rank_keys(s.values)[idx]), ranks_of_keys(rank_keys(s.gold)[idx]))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from evalkit.encoders.base import Encoder, Hooks
+    from evalkit.encoders.stack import EncoderStack
     from evalkit.results import TaskBlock, TaskItems
 
 # Task type of benchmarks that measure cost, not quality: readers show their figures as
@@ -22,13 +23,14 @@ PERFORMANCE = "Performance"
 
 @dataclass
 class EvalContext:
-    """What a task may use besides the encoder."""
+    """What a task may use besides the encoder it is given (the top of ``stack``)."""
 
     hooks: Hooks
     work_dir: Path  # scratch space for this task (mteb's prediction files)
+    # The whole stack: ``search`` (retrieval by best window), ``model()`` (the backend itself, for the
+    # perf kind, which times the model rather than the cache above it) and ``counters``.
+    stack: EncoderStack
     model_load_seconds: float | None = None
-    backend: Any = None  # the stack's bottom (LazyBackend): .load() gives the model itself
-    stats: Any = None  # the stack's EncodeStats
 
 
 @dataclass

@@ -32,13 +32,13 @@ def bucket_of(n_tokens: int) -> str:
 def document_lengths(mteb_task, count) -> dict[str, dict[str, int]]:
     """{subset: {doc id: tokens}} for every corpus of a loaded retrieval task; ``count`` maps
     texts to token counts (the model's own tokenizer, special tokens included)."""
+    from evalkit.encoders.mteb_adapter import corpus_texts
+
     out = {}
     for subset in mteb_task.hf_subsets:
         for split in mteb_task.eval_splits:
             corpus = mteb_task.dataset[subset][split]["corpus"]
-            titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
-            texts = [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"])]
-            out[subset] = dict(zip(corpus["id"], count(texts)))
+            out[subset] = dict(zip(corpus["id"], count(corpus_texts(corpus))))
     return out
 
 

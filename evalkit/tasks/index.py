@@ -1,9 +1,11 @@
 """The task index: one place that knows every task name and how to load it.
 
 It discovers built-in specs (``tasks/<name>.yaml``), the local mirrors of MTEB tasks, the
-perf benchmark, and a user's spec (``task.spec``), and fails on duplicate names. Any other
-name goes to mteb (its task registry, data from the Hub when reachable); ``task.benchmark``
-expands an mteb benchmark into its tasks. Cheap to build: no mteb or torch import.
+task kinds with a module of their own (``KINDS``: the perf benchmark), and a user's spec
+(``task.spec``), and fails on duplicate names. Any other name goes to mteb (its task
+registry, data from the Hub when reachable); ``task.benchmark`` expands an mteb benchmark
+into its tasks. A kind's own settings are its section of ``task:`` (``task.perf.…``),
+validated here against the kind's ``Settings``. Cheap to build: no mteb or torch import.
 """
 
 from __future__ import annotations
@@ -17,22 +19,27 @@ from pathlib import Path
 
 import yaml
 
+from pydantic import ValidationError
+
 from evalkit.errors import ConfigError, unknown_name
+from evalkit.fields import format_validation_error
 from evalkit.resources import tasks_dir
 from evalkit.schema import PathsConfig, TaskConfig
+from evalkit.tasks import perf
 from evalkit.tasks.base import Task
 from evalkit.tasks.mteb_mirror import MIRRORS
 from evalkit.tasks.spec import builtin_task_names, load_spec
 
 log = logging.getLogger("evalkit.tasks")
 
-PERF = "perf"
+# Task kinds with a module of their own: KIND (name and settings section), NAMES, Settings, load().
+KINDS = {module.KIND: module for module in (perf,)}
 
 
 @dataclass(frozen=True)
 class Entry:
     name: str
-    kind: str  # builtin | user | mteb-mirror | perf
+    kind: str  # builtin | user | mteb-mirror | one of KINDS
     path: Path | None = None  # the spec file
 
 
@@ -49,7 +56,9 @@ class TaskIndex:
             self._add(Entry(name, "builtin", tasks_dir() / f"{name}.yaml"))
         for name in MIRRORS:
             self._add(Entry(name, "mteb-mirror"))
-        self._add(Entry(PERF, "perf"))
+        for kind, module in KINDS.items():
+            for name in module.NAMES:
+                self._add(Entry(name, kind))
         if user_spec:
             spec, _ = load_spec(Path(user_spec))
             self._add(Entry(spec.name, "user", Path(user_spec)))
@@ -81,6 +90,8 @@ class TaskIndex:
 
     def load_all(self, cfg: TaskConfig, paths: PathsConfig) -> list[Task]:
         """Every task, loaded before any model is, so a typo or missing data fails in seconds."""
+        for kind in KINDS:
+            kind_settings(cfg, kind)
         tasks = []
         for name in self.resolve_names(cfg):
             t0 = time.perf_counter()
@@ -90,22 +101,22 @@ class TaskIndex:
         return tasks
 
     def load(self, name: str, cfg: TaskConfig, paths: PathsConfig) -> Task:
-        entry = self.entries.get(name)
-        raw = paths.raw
-        if entry is not None and entry.kind == "perf":
-            from evalkit.perf.task import PerfTask
+        from evalkit.data.raw import fetch_settings
 
-            return PerfTask(cfg.perf, raw)
+        entry = self.entries.get(name)
+        raw, fetch = paths.raw, fetch_settings(paths)  # raw files: verified, pulled on first use
+        if entry is not None and entry.kind in KINDS:
+            return KINDS[entry.kind].load(name, kind_settings(cfg, entry.kind), paths)
         if entry is not None and entry.kind in ("builtin", "user"):
             from evalkit.tasks.spec_task import spec_task
 
             spec, base = load_spec(entry.path)
-            task = spec_task(spec, base, cfg, raw, paths.cache, source=entry.kind)
-        elif entry is not None and raw is not None and raw.exists():
+            task = spec_task(spec, base, cfg, raw, paths.cache, source=entry.kind, fetch=fetch)
+        elif entry is not None and entry.kind == "mteb-mirror":
             from evalkit.tasks.mteb_mirror import load_mirrored_task
 
             subsets = cfg.subsets or self.benchmark_subsets.get(name)
-            task = load_mirrored_task(name, raw, subsets=subsets, limit=cfg.limit)
+            task = load_mirrored_task(name, raw, subsets=subsets, limit=cfg.limit, fetch=fetch)
         else:
             task = self._hub_task(name, cfg, raw)
         if cfg.instruction is not None:
@@ -125,8 +136,7 @@ class TaskIndex:
             err = unknown_name("task", name, self.names())
             raise type(err)(f"{err} (or any MTEB task name, with the Hub reachable)") from None
         if not hub_reachable():
-            hint = (f"set EVALKIT_RAW_DATA (or paths.raw_data) to the raw-data folder (now: {raw})" if name in MIRRORS
-                    else f"tasks with a local mirror: {', '.join(sorted(MIRRORS))}")
+            hint = f"tasks with a local mirror: {', '.join(sorted(MIRRORS))}"
             raise ConfigError(f"task {name!r}: the Hugging Face Hub is unreachable (or HF_HUB_OFFLINE=1) and no local "
                               f"data is configured; {hint}.")
         subsets = cfg.subsets or self.benchmark_subsets.get(name)
@@ -134,6 +144,19 @@ class TaskIndex:
             mteb_task = mteb_task.filter_languages(None, hf_subsets=subsets)
         revision = (mteb_task.metadata.dataset or {}).get("revision", "unknown")
         return MtebTask(mteb_task, fingerprint=f"hub:{revision}", source="hub", limit=cfg.limit, subsets=subsets)
+
+
+def kind_settings(cfg: TaskConfig, kind: str):
+    """A task kind's own section of ``task:`` (``task.perf``), validated; every other section is an error."""
+    sections = cfg.kind_settings()
+    unknown = sorted(set(sections) - set(KINDS))
+    if unknown:
+        fields = sorted(set(TaskConfig.model_fields) | set(KINDS))
+        raise ConfigError(f"unknown task field(s) {', '.join(repr(u) for u in unknown)}; valid: {', '.join(fields)}")
+    try:
+        return KINDS[kind].Settings(**sections.get(kind, {}))
+    except ValidationError as exc:
+        raise ConfigError(f"invalid task.{kind} settings:\n{format_validation_error(exc, prefix=f'{kind}.')}") from None
 
 
 def _metadata_prompt(task) -> str | None:

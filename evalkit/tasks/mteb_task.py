@@ -38,10 +38,8 @@ class MtebTask(Task):
 
         adapter = MtebEncoderAdapter(encoder, {self.name: self.instruction})
         model = adapter
-        if self.type == "Retrieval" and getattr(encoder, "pooling", None) == "maxp":
-            from evalkit.tasks.maxp import MaxPSearch
-
-            model = MaxPSearch(adapter, encoder, self.instruction)  # documents score as their best window
+        if self.type == "Retrieval" and ctx.stack.search is not None:  # e.g. documents score as their best window
+            model = ctx.stack.search(adapter, self.instruction)
         pred_dir = ctx.work_dir / "predictions"
         result = mteb.evaluate(model, self.mteb_task, cache=None, prediction_folder=pred_dir,
                                show_progress_bar=False, raise_error=True)
@@ -50,21 +48,21 @@ class MtebTask(Task):
         out = TaskOutput(task_result=task_result_json(task_result), main_score=float(task_result.get_score()),
                          items=items, extra=dict(self.extra))
         if self.type == "Retrieval":
-            self._length_figures(out, ctx)
+            self._length_figures(out, encoder)
         return out
 
-    def _length_figures(self, out: TaskOutput, ctx: EvalContext) -> None:
+    def _length_figures(self, out: TaskOutput, encoder) -> None:
         """Documents' lengths in the model's own tokens, quality by length, effective length."""
         from evalkit.encoders.base import Role
         from evalkit.tasks import by_length as bl
 
-        view = ctx.backend.tokenizer_view() if ctx.backend is not None else None
+        view = encoder.tokenizer_view()
         if view is not None:
             count, tokenizer = (lambda texts: view.lengths(view.prepare(texts, role=Role.DOCUMENT))), "the model's own"
         else:  # an endpoint: no tokenizer here; Qwen3's vocabulary stands in, and says so
             count, tokenizer = reference_counter(), "reference (Qwen3's tokenizer.json; the model's own is on the server)"
         lengths = bl.document_lengths(self.mteb_task, count)
-        max_tokens = ctx.backend.meta.max_tokens if ctx.backend is not None else None
+        max_tokens = encoder.meta.max_tokens
         out.extra["doc_lengths"] = {"tokenizer": tokenizer, "subsets": bl.length_summary(lengths, max_tokens)}
         if out.items is not None:
             qrels = {s: self.mteb_task.dataset[s][split]["relevant_docs"]

@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evalkit.errors import ConfigError
-from evalkit.schema.fields import format_validation_error
+from evalkit.fields import format_validation_error
 
 DEFAULT_MAIN_METRIC = {"Retrieval": "ndcg_at_10", "BitextMining": "f1"}
 LANGUAGE = re.compile(r"^[a-z]{3}-[A-Z][a-z]{3}$|^[a-z0-9+#]+-Code$")
