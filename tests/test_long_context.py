@@ -3,6 +3,8 @@ length rule, and MiniLM on zh_passkey — truncation loses the passkey, chunking
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -51,6 +53,82 @@ def test_document_lengths_are_in_the_models_own_tokens(longdoc, data_cache):
         n = np.array([len(ids) for ids in tok(list(texts), truncation=False)["input_ids"]])
         assert (summary["documents"], summary["max"], summary["median"]) == (len(n), n.max(), int(np.median(n)))
         assert summary["over_max_tokens"] == int((n > 256).sum()) and summary["max_tokens"] == 256
+
+
+def _independent_depths(data_cache) -> tuple[dict, dict]:
+    """Each query's evidence depth counted here with MiniLM's tokenizer (no special tokens), from
+    the positions in queries.jsonl and the documents as the task hands them to the model."""
+    from transformers import AutoTokenizer
+
+    from evalkit.schema import PathsConfig, TaskConfig
+    from evalkit.tasks.index import TaskIndex
+    from tests.helpers import minilm_path, raw_data_dir
+
+    task = TaskIndex().load("zh_longdoc", TaskConfig(names=["zh_longdoc"], limit=12),
+                            PathsConfig(raw_data=str(raw_data_dir()), cache_dir=str(data_cache)))
+    tok = AutoTokenizer.from_pretrained(minilm_path())
+    depths = {}
+    for subset in task.mteb_task.hf_subsets:
+        folder = data_cache / "data" / subset
+        rows = [json.loads(line) for line in (folder / "queries.jsonl").read_text(encoding="utf-8").splitlines()]
+        corpus = task.mteb_task.dataset[subset]["test"]["corpus"]
+        docs = dict(zip(corpus["id"], corpus["text"]))
+        for q in task.mteb_task.dataset[subset]["test"]["queries"]["id"]:
+            spans = next(r["evidence"] for r in rows if r["_id"] == q)
+            depths[(subset, q)] = min(len(tok(docs[e["corpus-id"]][: e["start"]], add_special_tokens=False)["input_ids"])
+                                      for e in spans)
+    return depths, task
+
+
+def test_quality_by_evidence_depth_in_the_models_own_tokens(longdoc, data_cache):
+    tmp, rec = longdoc
+    depth = rec.result.evalkit.extra["by_depth"]
+    buckets = {b["bucket"]: b for b in depth["buckets"]}
+    items = ResultStore(tmp).load_items(rec.path)
+    assert depth["queries_without_position"] == 0 and depth["long_docs"] == "truncate"
+    assert sum(b["queries"] for b in buckets.values()) == items.n_items() == 48
+    weighted = sum(b["weight"] * b["score"] for b in buckets.values() if b["queries"])
+    assert weighted == pytest.approx(rec.main_score, abs=5e-6 + 1e-12)  # the buckets average to the task score
+    assert depth["window"] == depth["reach"] == 254  # 256 tokens less [CLS] and [SEP]
+
+    want, _ = _independent_depths(data_cache)
+    labels = [label for *_, label in BUCKETS]
+    bucket_of = {k: next(lab for (_, high, lab) in BUCKETS if high is None or n <= high) for k, n in want.items()}
+    for label in labels:
+        mine = [k for k, b in bucket_of.items() if b == label]
+        assert buckets[label]["queries"] == len(mine), label
+        assert buckets[label]["beyond_window"] == buckets[label]["beyond_reach"] == sum(want[k] >= 254 for k in mine)
+    # laws_deep takes one query per (Qwen3) depth bucket in turn: half of its 12 lie 2k tokens deep or more
+    assert sum(b["beyond_window"] for b in buckets.values()) >= 6
+    assert sum(buckets[label]["queries"] for label in ("2k–8k", "8k–32k", ">32k")) >= 6
+
+    # the interval: an independent stratified resampling of the shallowest bucket (all 4 subsets)
+    values = {(s.subset, q): v for s in items.subsets for q, v in zip(s.ids, s.main_values())}
+    shallow = [k for k, b in bucket_of.items() if b == "≤512"]
+    by_subset = {s.subset: np.array([values[k] for k in shallow if k[0] == s.subset]) for s in items.subsets}
+    share = {s: len(v) / 12 for s, v in by_subset.items() if len(v)}
+    share = {s: w / sum(share.values()) for s, w in share.items()}
+    rng = np.random.default_rng(1)
+    draws = sum(share[s] * rng.choice(by_subset[s], (4000, len(by_subset[s]))).mean(axis=1) for s in share)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    b = buckets["≤512"]
+    assert b["ci_low"] <= b["score"] <= b["ci_high"]
+    assert (b["ci_low"], b["ci_high"]) == pytest.approx((low, high), abs=0.03)
+
+
+def test_chunked_evidence_is_never_out_of_reach():
+    from evalkit.results.items import SubsetItems, TaskItems
+    from evalkit.tasks.by_depth import by_depth
+
+    items = TaskItems("t", "ndcg_at_10", [SubsetItems("test", "a", ["q1", "q2", "q3"], "v", {"v": [1.0, 0.0, 0.5]})])
+    depths = {"a": {"q1": 10, "q2": 300, "q3": 9000}}
+    trunc, chunk = by_depth(items, depths, 254, 254, n_resamples=200), by_depth(items, depths, 254, None, n_resamples=200)
+    # q2 (300 tokens deep) is in the first bucket, but past a 254-token window
+    assert [b["beyond_window"] for b in trunc["buckets"]] == [1, 0, 0, 1, 0] == [b["beyond_window"] for b in chunk["buckets"]]
+    assert [b["beyond_reach"] for b in trunc["buckets"]] == [1, 0, 0, 1, 0]
+    assert [b["beyond_reach"] for b in chunk["buckets"]] == [0] * 5
+    assert [b["score"] for b in trunc["buckets"]] == [0.5, None, None, 0.5, None]
+    assert [b["queries"] for b in trunc["buckets"]] == [2, 0, 0, 1, 0]
 
 
 def test_effective_length_rule_by_an_independent_computation():
