@@ -181,3 +181,29 @@ def test_minilm_loses_the_passkey_when_truncating_and_finds_it_when_chunking(pas
     assert passkey_runs["truncate"].path != passkey_runs["chunk"].path  # two variants, two files
     lengths = passkey_runs["truncate"].result.evalkit.extra["doc_lengths"]["subsets"]["1024"]
     assert lengths["over_max_tokens"] == lengths["documents"] == 80  # every document truncated, and counted
+
+
+def test_leaderboard_and_seed_report_show_quality_by_depth(longdoc, tmp_path):
+    from PIL import Image
+
+    from evalkit.leaderboard import build_leaderboard, write_outputs
+    from evalkit.leaderboard.markdown import depth_cell
+    from evalkit.reports.seed import seed_rows
+
+    tmp, rec = longdoc
+    board = build_leaderboard([tmp / "outputs" / "results"])
+    (cell,) = [c for c in board.cells if c.task == "zh_longdoc"]
+    stored = rec.result.evalkit.extra["by_depth"]["buckets"]
+    assert [b.model_dump() for b in cell.by_depth] == [{k: b[k] for k in cell.by_depth[0].model_dump()} for b in stored]
+    written = write_outputs(board, tmp_path / "leaderboard.json", formats=("json", "md", "html", "png"))
+    md, page = written["md"].read_text(encoding="utf-8"), written["html"].read_text(encoding="utf-8")
+    assert "## Quality by evidence depth" in md and "Quality by evidence depth</h2>" in page
+    assert all(depth_cell(b) in md for b in cell.by_depth if b.queries)
+    with Image.open(written["by_length_png"]) as img:  # the length panel and the depth panel
+        assert img.width >= 2 * 5.5 * 110 - 2
+    # the seed report's row: the buckets past 8k tokens, recomputed here from the result file
+    deep = [b for b in stored if b["bucket"] in ("8k–32k", ">32k") and b["queries"]]
+    score = sum(b["weight"] * b["score"] for b in deep) / sum(b["weight"] for b in deep)
+    unread = sum(b["beyond_reach"] for b in deep)
+    (row,) = [cells for label, cells in seed_rows(board, {})[1] if "evidence beyond 8k" in label]
+    assert row[0].startswith(f"{100 * score:.2f}") and f"({sum(b['queries'] for b in deep)} queries, {unread} unread)" in row[0]
