@@ -96,7 +96,9 @@ def depth_checks(folder: Path) -> dict | None:
     return out
 
 
-def print_depth_checks(checks: dict) -> None:
+def print_depth_checks(checks: dict | None) -> None:
+    if not checks:
+        return
     labels = list(checks)
     print("  by evidence depth (Qwen3 tokens before the evidence):")
     print("    " + f"{'':<30}" + "".join(f"{label:>9}" for label in labels))
@@ -106,11 +108,14 @@ def print_depth_checks(checks: dict) -> None:
         print("    " + f"{name:<30}" + "".join(cells))
 
 
-def markdown_depth_checks(checks: dict) -> str:
+def markdown_depth_checks(checks: dict | None) -> list[str]:
+    """The depth table as Markdown lines after a blank one (none without checks)."""
+    if not checks:
+        return []
     labels = list(checks)
     rows = ["| evidence depth (Qwen3 tokens) | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels),
             "| queries | " + " | ".join(f"{checks[b]['queries']:,}" for b in labels) + " |",
             "| BM25 nDCG@10 | " + " | ".join(f"{checks[b]['bm25_ndcg_at_10']:.4f}" for b in labels) + " |",
             f"| title + {TITLE_TOKENS} tokens, BM25 nDCG@10 | "
             + " | ".join(f"{checks[b]['title_only_bm25_ndcg_at_10']:.4f}" for b in labels) + " |"]
-    return "\n".join(rows)
+    return ["", *rows]
