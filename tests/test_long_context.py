@@ -207,3 +207,20 @@ def test_leaderboard_and_seed_report_show_quality_by_depth(longdoc, tmp_path):
     unread = sum(b["beyond_reach"] for b in deep)
     (row,) = [cells for label, cells in seed_rows(board, {})[1] if "evidence beyond 8k" in label]
     assert row[0].startswith(f"{100 * score:.2f}") and f"({sum(b['queries'] for b in deep)} queries, {unread} unread)" in row[0]
+
+
+def test_depth_buckets_per_subset_average_to_the_subset_scores():
+    from evalkit.results.items import SubsetItems, TaskItems
+    from evalkit.tasks.by_depth import by_depth
+
+    rng = np.random.default_rng(3)
+    subsets = [SubsetItems("test", name, [f"q{i}" for i in range(n)], "v", {"v": list(rng.uniform(0, 1, n))})
+               for name, n in (("a", 30), ("b", 7))]
+    depths = {s.subset: {q: int(d) for q, d in zip(s.ids, rng.integers(0, 40000, len(s.ids)))} for s in subsets}
+    out = by_depth(TaskItems("t", "v", subsets), depths, 254, 254, n_resamples=300)
+    for s in subsets:
+        buckets = out["subsets"][s.subset]
+        assert sum(b["queries"] for b in buckets) == len(s.ids)
+        assert sum(b["weight"] * b["score"] for b in buckets if b["queries"]) == pytest.approx(s.score())
+    assert sum(b["weight"] * b["score"] for b in out["buckets"] if b["queries"]) == pytest.approx(
+        np.mean([s.score() for s in subsets]))

@@ -94,9 +94,13 @@ def by_depth(items, depths: dict[str, dict[str, int]], window: int | None, reach
                 continue
             rows[bucket_of(by_query[qid])].append((k, float(value), w, by_query[qid]))
     buckets = [_bucket(label, rows[label], window, reach, n_resamples) for *_, label in BUCKETS]
+    # the same per subset (a subset's own score by depth; weights as in that subset's score)
+    per_subset = {sub.subset: [_bucket(label, [(0, v, w * n_subsets, d) for k_, v, w, d in rows[label] if k_ == k],
+                                       window, reach, n_resamples) for *_, label in BUCKETS]
+                  for k, sub in enumerate(items.subsets) if sub.subset in depths} if n_subsets > 1 else {}
     return {"metric": items.main_metric, "window": window, "reach": reach, "queries_without_position": without,
             "rule": "tokens of the document before the query's evidence, in the model's own tokens (the shallowest)",
-            "buckets": buckets}
+            "buckets": buckets, "subsets": per_subset}
 
 
 def _bucket(label: str, rows: list, window: int | None, reach: int | None, n_resamples: int) -> dict:
