@@ -154,7 +154,7 @@ class Comparison(_Strict):
 
 
 class Leaderboard(_Strict):
-    schema_version: Literal["2.0"] = SCHEMA_VERSION
+    schema_version: Literal["2.1"] = SCHEMA_VERSION
     kind: Literal["evalkit-leaderboard"] = "evalkit-leaderboard"
     provenance: Provenance
     models: list[ModelEntry] = Field(description="Rows, best rank first.")
