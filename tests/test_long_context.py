@@ -122,12 +122,15 @@ def test_chunked_evidence_is_never_out_of_reach():
 
     items = TaskItems("t", "ndcg_at_10", [SubsetItems("test", "a", ["q1", "q2", "q3"], "v", {"v": [1.0, 0.0, 0.5]})])
     depths = {"a": {"q1": 10, "q2": 300, "q3": 9000}}
-    trunc, chunk = by_depth(items, depths, 254, 254, n_resamples=200), by_depth(items, depths, 254, None, n_resamples=200)
+    trunc = by_depth(items, depths, 254, chunked=False, n_resamples=200)
+    chunk = by_depth(items, depths, 254, chunked=True, n_resamples=200)
     # q2 (300 tokens deep) is in the first bucket, but past a 254-token window
     assert [b["beyond_window"] for b in trunc["buckets"]] == [1, 0, 0, 1, 0] == [b["beyond_window"] for b in chunk["buckets"]]
     assert [b["beyond_reach"] for b in trunc["buckets"]] == [1, 0, 0, 1, 0]
     assert [b["beyond_reach"] for b in chunk["buckets"]] == [0] * 5
     assert [b["score"] for b in trunc["buckets"]] == [0.5, None, None, 0.5, None]
+    unknown = by_depth(items, depths, None, chunked=False, n_resamples=200)  # no known window: no counts, not zeros
+    assert {b["beyond_window"] for b in unknown["buckets"]} == {b["beyond_reach"] for b in unknown["buckets"]} == {None}
     assert [b["queries"] for b in trunc["buckets"]] == [2, 0, 0, 1, 0]
 
 
@@ -217,7 +220,7 @@ def test_depth_buckets_per_subset_average_to_the_subset_scores():
     subsets = [SubsetItems("test", name, [f"q{i}" for i in range(n)], "v", {"v": list(rng.uniform(0, 1, n))})
                for name, n in (("a", 30), ("b", 7))]
     depths = {s.subset: {q: int(d) for q, d in zip(s.ids, rng.integers(0, 40000, len(s.ids)))} for s in subsets}
-    out = by_depth(TaskItems("t", "v", subsets), depths, 254, 254, n_resamples=300)
+    out = by_depth(TaskItems("t", "v", subsets), depths, 254, chunked=False, n_resamples=300)
     for s in subsets:
         buckets = out["subsets"][s.subset]
         assert sum(b["queries"] for b in buckets) == len(s.ids)

@@ -76,12 +76,13 @@ def _bucket_ci(parts: list[tuple[np.ndarray, float]], point: float, n_resamples:
     return stratified_bootstrap([len(v) for v, _ in parts], subset_stat, point, 0.95, n_resamples, 0, "percentile")
 
 
-def by_depth(items, depths: dict[str, dict[str, int]], window: int | None, reach: int | None, *,
+def by_depth(items, depths: dict[str, dict[str, int]], window: int | None, *, chunked: bool,
              n_resamples: int = DEFAULT_RESAMPLES) -> dict:
     """Buckets of per-query scores by evidence depth (see the module docstring).
 
     ``window``: the tokens before the evidence that still let it be read under truncation
-    (None: unknown); ``reach``: the same for this run's encoding (None: no limit, chunking)."""
+    (None: unknown); ``chunked``: this run read every token (encode.long_docs=chunk)."""
+    reach = None if chunked else window
     n_subsets = len(items.subsets)
     rows: dict[str, list] = {label: [] for *_, label in BUCKETS}  # (subset index, value, weight, depth)
     without = 0
@@ -93,20 +94,20 @@ def by_depth(items, depths: dict[str, dict[str, int]], window: int | None, reach
                 without += 1
                 continue
             rows[bucket_of(by_query[qid])].append((k, float(value), w, by_query[qid]))
-    buckets = [_bucket(label, rows[label], window, reach, n_resamples) for *_, label in BUCKETS]
+    buckets = [_bucket(label, rows[label], window, reach, chunked, n_resamples) for *_, label in BUCKETS]
     # the same per subset (a subset's own score by depth; weights as in that subset's score)
     per_subset = {sub.subset: [_bucket(label, [(0, v, w * n_subsets, d) for k_, v, w, d in rows[label] if k_ == k],
-                                       window, reach, n_resamples) for *_, label in BUCKETS]
+                                       window, reach, chunked, n_resamples) for *_, label in BUCKETS]
                   for k, sub in enumerate(items.subsets) if sub.subset in depths} if n_subsets > 1 else {}
     return {"metric": items.main_metric, "window": window, "reach": reach, "queries_without_position": without,
             "rule": "tokens of the document before the query's evidence, in the model's own tokens (the shallowest)",
             "buckets": buckets, "subsets": per_subset}
 
 
-def _bucket(label: str, rows: list, window: int | None, reach: int | None, n_resamples: int) -> dict:
+def _bucket(label: str, rows: list, window: int | None, reach: int | None, chunked: bool, n_resamples: int) -> dict:
     out = {"bucket": label, "queries": len(rows), "weight": sum(r[2] for r in rows), "score": None, "ci_low": None,
            "ci_high": None, "beyond_window": None if window is None else sum(r[3] >= window for r in rows),
-           "beyond_reach": 0 if reach is None else sum(r[3] >= reach for r in rows)}
+           "beyond_reach": 0 if chunked else None if reach is None else sum(r[3] >= reach for r in rows)}
     if not rows:
         return out
     out["score"] = sum(r[1] * r[2] for r in rows) / out["weight"]

@@ -60,7 +60,8 @@ class MtebTask(Task):
         from evalkit.encoders.base import Role
         from evalkit.tasks import by_depth as bd
 
-        view, max_tokens = encoder.tokenizer_view(), encoder.meta.max_tokens
+        view = encoder.tokenizer_view()  # the limit from the view too: all vectors cached, the model never loads
+        max_tokens = getattr(view, "max_tokens", None) or encoder.meta.max_tokens
         if view is not None:
             def count(texts):
                 return [n - view.n_special for n in view.lengths(view.prepare(texts, role=Role.DOCUMENT))]
@@ -69,7 +70,7 @@ class MtebTask(Task):
             count, special, tokenizer = reference_counter(), 2, "reference (Qwen3's tokenizer.json)"
         window = max_tokens - special if max_tokens else None
         figures = bd.by_depth(out.items, bd.evidence_depths(self.mteb_task, self.positions, count), window,
-                              None if chunked else window)
+                              chunked=chunked)
         return figures | {"tokenizer": tokenizer, "long_docs": "chunk" if chunked else "truncate"}
 
     def _length_figures(self, out: TaskOutput, encoder) -> None:
