@@ -4,6 +4,7 @@ per-query items paired with a dense model's on the leaderboard, clear errors whe
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 
@@ -92,3 +93,20 @@ def test_bm25_says_where_it_does_not_apply(tmp_path, tiny_beir_spec):
 
     with pytest.raises(ValueError, match="retrieval tasks"):
         bm25.build(bm25.Config(name="bm25")).encode(["x"], role="query")
+
+
+def test_sweep_baseline_runs_bm25_on_the_jobs_retrieval_tasks(tmp_path, tiny_beir_spec):
+    from evalkit.leaderboard.baseline import baseline_job, run_baseline
+
+    job = fake_job(tmp_path, tiny_beir_spec, name="fake_dense", dimension=8, limit=4)
+    (dense,) = run(job, [], stack=fake_stack())
+    manifest = run_baseline(job, tmp_path / "sweep" / "0_model=fake_dense")
+    saved = json.loads(manifest.read_text())
+    assert saved["model"] == "bm25 · limit=4" and saved["tasks"] == ["tiny_faq"] and saved["status"] == "completed"
+    board = build_leaderboard([tmp_path / "sweep", tmp_path / "out" / "results"], baseline="bm25 · limit=4")
+    assert {c.model for c in board.cells} == {"fake_dense · limit=4", "bm25 · limit=4"}
+    (cmp,) = board.comparisons
+    assert cmp.n == 7  # paired per query: limit=4 per subset, faq's 4 and docs' 3
+    bm25_job = baseline_job(job)
+    assert baseline_job(bm25_job) is None  # BM25 itself needs no baseline
+    assert baseline_job(job.model_copy(update={"task": job.task.model_copy(update={"names": ["mixed_lang"], "spec": None})})) is None
