@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from evalkit.leaderboard.scan import MANIFEST_NAME
-from evalkit.schema import Job, validate_model_config
+from evalkit.schema import EncodeConfig, Job, validate_model_config
 
 BM25 = {"name": "bm25", "backend": "bm25"}
 FOLDER = "bm25_baseline"
@@ -59,7 +59,9 @@ def baseline_job(job: Job) -> Job | None:
     if not tasks:
         return None
     task = job.task.model_copy(update={"names": tasks, "benchmark": None})
-    return job.model_copy(update={"model": validate_model_config(BM25), "task": task, "overwrite": False})
+    # encode settings are the vectors' (chunking, cache): BM25 has none, and one result serves every job
+    return job.model_copy(update={"model": validate_model_config(BM25), "task": task, "encode": EncodeConfig(),
+                                  "overwrite": False})
 
 
 def run_baseline(job: Job, job_dir: Path) -> Path | None:

@@ -6,7 +6,7 @@ exactly (tests/test_rerank.py checks the prompt by decoding the ids, and the sco
 independent computation on fixed logits and against mteb's own wrapper):
 
 * text = ``<Instruct>: {instruction}\\n<Query>: {query}\\n<Document>: {doc}``, tokenised alone and
-  cut at ``max_length`` minus the template (the document's tail goes first);
+  cut at ``max_length`` minus the template (the end of the document is cut first);
 * ids = the system/user prefix + text + the assistant suffix (an empty ``<think>`` block);
 * left padding; logits of the last position; softmax over (no, yes); score = P(yes).
 
