@@ -81,6 +81,9 @@ def cli() -> None:
         sys.exit(f"evalkit: {exc}")
     import hydra
 
+    from evalkit.resources import add_checkout_plugins
+
+    add_checkout_plugins()
     signal.signal(signal.SIGINT, _first_sigint)
     hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(main)()
 

