@@ -78,7 +78,10 @@ def run_sweep(cluster, out_dir: Path, *overrides: str) -> subprocess.CompletedPr
 
 
 def assert_batch_jobs(cluster, job_ids: list[str], state: str = "COMPLETED") -> list[dict]:
-    """The scheduler's own records (there is no accounting): batch jobs that ended as ``state``."""
+    """The scheduler's own records (there is no accounting): batch jobs that ended as ``state``.
+    (A job's result file comes before its end: srun and the batch script still have to exit.)"""
+    ended = lambda: all(cluster.job(j)["JobState"] not in ("RUNNING", "COMPLETING") for j in job_ids)  # noqa: E731
+    wait_for(ended, 60, f"the end of jobs {job_ids} in the scheduler's records")
     records = [cluster.job(j) for j in job_ids]
     for job_id, rec in zip(job_ids, records):
         assert rec["BatchFlag"] == "1" and rec["JobState"] == state, (job_id, rec)
@@ -218,6 +221,7 @@ def test_a_requeued_shard_job_resumes_from_its_committed_parts(slurm_cluster, tm
     assert "Calling checkpoint method" in log and f"Requeued job {job_id}" in log
     entry = manifest_task(store)
     assert entry["status"] == "complete" and entry["pid"] != first_pid
+    assert not list((out / "results").rglob("_failures/*.json"))  # an interruption, not a failure
     kept = len(part_keys(store, pid=first_pid))  # what the first run committed before the signal
     assert kept >= 8 and entry["encoded"] == entry["texts"] - kept  # resumed, not started over
     assert len(part_keys(store)) == len(set(part_keys(store))) == entry["texts"]
@@ -279,6 +283,33 @@ def test_fails_with_a_job_running(slurm_cluster):
 # -- without a cluster ------------------------------------------------------------------------------
 
 
+def test_an_exit_mid_task_keeps_the_shard_vectors_and_files_no_failure(tmp_path, data_cache):
+    """What submitit does on SIGUSR2 after requeueing the job: ``sys.exit(-1)`` from a signal
+    handler, in the middle of a task. The shard store writes what it holds on the way out (no
+    part was due yet: commit_s is an hour), no failure is filed, and the rerun encodes the rest."""
+    class Exit(Callback):
+        def __init__(self):
+            self.texts = []
+
+        def on_batch_end(self, report):
+            self.texts.append(report.n_texts)
+            if len(self.texts) == 3:
+                sys.exit(-1)
+
+    cache = fresh_cache(tmp_path, data_cache)
+    encode = {"shard": "1/2", "max_batch_texts": 4, "cache_commit_s": 3600}
+    exit_ = Exit()
+    with pytest.raises(SystemExit):
+        run(make_job(tmp_path, ["STSBenchmark"], cache_dir=cache, encode=encode, limit=60), [exit_])
+    (store,) = stores(cache, 2)
+    kept = len(part_keys(store))
+    assert kept == sum(exit_.texts[:2]) > 0  # the two batches stored before the exit
+    assert not list((tmp_path / "outputs" / "results").rglob("_failures/*.json"))
+    (rec,) = run(make_job(tmp_path, ["STSBenchmark"], cache_dir=cache, encode=encode, limit=60))
+    entry = manifest_task(store)
+    assert rec.status == "encoded" and entry["encoded"] == entry["texts"] - kept
+
+
 def test_shard_assignment_is_stable_across_interpreters():
     """The shard of a text is a function of its cache key only: two interpreters with different
     PYTHONHASHSEED (str and bytes hashes differ between them) assign every text alike."""
@@ -317,3 +348,45 @@ def test_launcher_settings_are_checked_before_anything_is_submitted(tmp_path, ov
                            "task.names=[STSBenchmark]"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, outputs(proc)
     assert "invalid SLURM launcher settings" in proc.stderr and message in proc.stderr, proc.stderr
+
+
+class _Job:
+    """What the watcher reads of a submitit Job: its id and its result and log paths."""
+
+    def __init__(self, folder: Path, job_id: str):
+        self.job_id = job_id
+        self.paths = type("Paths", (), {"result_pickle": folder / f"{job_id}_result.pkl",
+                                        "stderr": folder / f"{job_id}_log.err"})()
+
+
+def test_the_queue_watcher_tells_requeued_from_dead_and_never_running_jobs(tmp_path):
+    """The branches a healthy test cluster does not produce (EnforcePartLimits=ALL refuses what
+    would pend forever; its controller always answers), on scripted squeue answers."""
+    from evalkit.slurm.queue import Watched, problem, wait_for_jobs
+
+    now = [0.0]
+    # 1_0 is requeued (COMPLETING, then PENDING again) and finishes; 1_1 is cancelled; 1_2 can never start.
+    script = {"1_0": ["RUNNING", "COMPLETING", "PENDING", "RUNNING", "RUNNING"],
+              "1_1": ["RUNNING", "CANCELLED"], "1_2": ["PENDING|PartitionTimeLimit"]}
+
+    def queue(ids):
+        t = int(now[0])
+        if t == 3:
+            (tmp_path / "1_0_result.pkl").write_bytes(b"x")  # the requeued run wrote its result
+        return {j: tuple((s[min(t, len(s) - 1)] + "|None").split("|")[:2]) for j, s in script.items() if j in ids}
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    cancelled = []
+    jobs = [Watched(_Job(tmp_path, j), f"#{i}", rerun=f"rerun {j}") for i, j in enumerate(script)]
+    wait_for_jobs(jobs, poll_s=1, grace_s=3, queue=queue, cancel=cancelled.append, clock=lambda: now[0], sleep=sleep)
+    assert [w.outcome for w in jobs] == ["result", "dead", "never_runs"] and cancelled == ["1_2"]
+    assert now[0] == 4  # the cancelled job was reported 3 s (the grace) after it ended
+    assert "job 1_1 (#1): ended without a result: CANCELLED" in problem(jobs[1]) and "rerun it: rerun 1_1" in problem(jobs[1])
+    assert "pending with reason PartitionTimeLimit" in problem(jobs[2])
+
+    silent = [Watched(_Job(tmp_path, "2"), "#0")]
+    wait_for_jobs(silent, poll_s=10, grace_s=3, unreachable_s=60, queue=lambda ids: None, clock=lambda: now[0],
+                  sleep=sleep)
+    assert silent[0].outcome == "unreachable" and "squeue did not answer for 60 s" in problem(silent[0])

@@ -107,7 +107,7 @@ def wait_for_jobs(jobs: list[Watched], *, poll_s: float, grace_s: float, unreach
                 _update(w, states.get(w.job_id), now, grace_s, cancel)
         elif now - last_answer > unreachable_s:
             for w in waiting:
-                w.outcome = "unreachable"
+                w.outcome, w.reason = "unreachable", f"squeue did not answer for {unreachable_s:.0f} s"
             return
         if now - last_status >= STATUS_EVERY_S:
             last_status = now
@@ -160,7 +160,7 @@ def problem(w: Watched) -> str:
         what = (f"would never start: pending with reason {w.reason} (the partition, QOS or account cannot run it); "
                 "cancelled. Ask for resources the partition allows (sinfo, scontrol show partition)")
     elif w.outcome == "unreachable":
-        what = f"unknown: the scheduler did not answer for {UNREACHABLE_S / 60:.0f} minutes (last state {w.state})"
+        what = f"unknown: the scheduler did not answer ({w.reason}; last state {w.state})"
     else:
         what = (f"ended without a result: {w.state}"
                 + (f" ({w.reason})" if w.reason not in ("", "None") else "")
