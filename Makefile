@@ -11,9 +11,16 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY = 1
 export TOKENIZERS_PARALLELISM = false
+# Task data: without a raw-data folder, evalkit pulls the pinned files on first use into the user
+# cache (~/.cache/evalkit/raw) and verifies them. Where a reference copy lies beside the checkout
+# (../shared/data/raw: the developers' machines and CI, which have no GitHub access), `make run`
+# and `make test` use it instead: it is checked against the same lock on every use.
 ifneq ($(wildcard $(RAW)),)
 export EVALKIT_RAW_DATA ?= $(RAW)
 endif
+# The real Debian package manpages-zh for the tests' mirror server (apt-get download), kept here
+# between runs (.gitignore'd; `make clean` leaves it).
+export EVALKIT_TEST_DEB_DIR ?= $(abspath .cache/debs)
 
 .PHONY: install run test bench clean chromium slurm
 

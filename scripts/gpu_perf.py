@@ -35,9 +35,10 @@ def main() -> int:
 
     import torch
 
-    from evalkit.perf.report import load_perf_results, markdown_tables, write_report
-    from evalkit.profiling.profiler import Profiler
+    from evalkit.callbacks.profiler import Profiler
+    from evalkit.reports.perf import load_perf_results, write_report
     from evalkit.runner import run
+    from evalkit.tasks.perf.table import markdown_tables
     from evalkit.schema import EncodeConfig, Job, PathsConfig, TaskConfig, validate_model_config
     from tests.fixtures.tiny_qwen3 import make_tiny_qwen3
 

@@ -36,7 +36,7 @@ ORDER = [
     ["evalkit.stats"],
     ["evalkit.results"],
     ["evalkit.encoders", "evalkit.batching"],
-    ["evalkit.encoders.backends", "evalkit.encoders.sentence_tf", "evalkit.encoders.hf", "evalkit.encoders.openai_compat"],
+    ["evalkit.encoders.backends", "evalkit.encoders.sentence_tf", "evalkit.encoders.hf", "evalkit.encoders.openai_compat", "evalkit.encoders.jina"],
     ["evalkit.encoders.parallel", "evalkit.parallel", "evalkit.parallel.pool", "evalkit.parallel.workers",
      "evalkit.parallel.devices"],
     ["evalkit.encoders.layers", "evalkit.cache", "evalkit.chunking", "evalkit.encoders.dedup", "evalkit.encoders.progress",

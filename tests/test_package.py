@@ -119,6 +119,7 @@ def test_wheel_and_sdist_carry_every_conf_and_task_file(installed):
     assert {n.removeprefix("evalkit/_conf/") for n in names if n.startswith("evalkit/_conf/")} == CONF_FILES
     assert {n.removeprefix("evalkit/_tasks/") for n in names if n.startswith("evalkit/_tasks/")} == TASK_FILES
     assert "evalkit/leaderboard/leaderboard.schema.json" in names
+    assert wheel.read("evalkit/data/sources.lock.json") == (REPO / "evalkit/data/sources.lock.json").read_bytes()
     code = {p.relative_to(REPO).as_posix() for p in (REPO / "evalkit").rglob("*.py") if "__pycache__" not in p.parts}
     assert code <= names, sorted(code - names)
     plugin = {p.relative_to(REPO).as_posix() for p in (REPO / "hydra_plugins").rglob("*.py") if "__pycache__" not in p.parts}
@@ -184,3 +185,34 @@ def test_installed_cli_scores_stsbenchmark_from_an_empty_folder(installed, tmp_p
     assert block["main_score"] == pytest.approx(mteb_direct_score("STSBenchmark"), abs=1e-6)
     assert f"{block['main_score']:.4f}" in proc.stdout
     assert list(installed["empty"].iterdir()) == []  # outputs went where EVALKIT_OUTPUT_DIR said
+
+
+@pytest.mark.slow
+def test_installed_cli_runs_zh_longdoc_from_an_empty_folder_with_only_a_data_mirror(installed, tmp_path, raw_dir):
+    """Issue 18's acceptance test: no raw-data folder anywhere, EVALKIT_DATA_MIRROR pointing at a
+    loopback mirror of the upstreams; the installed console script pulls into the platform cache,
+    verifies, builds and scores — with the data fingerprint of the reference folder."""
+    from evalkit.schema import PathsConfig, TaskConfig
+    from evalkit.tasks.index import TaskIndex
+    from tests.fixtures.data_mirror import DataMirror, debian_package
+
+    deb, why = debian_package()
+    if deb is None:
+        pytest.skip(f"zh_longdoc's manpages need the real Debian package: {why}")
+    mirror = DataMirror(raw_dir, deb)
+    try:
+        env = {k: v for k, v in installed["env"].items() if not k.startswith("EVALKIT_")}
+        env.update(EVALKIT_DATA_MIRROR=mirror.url, XDG_CACHE_HOME=str(tmp_path / "xdg"),
+                   EVALKIT_OUTPUT_DIR=str(tmp_path / "outputs"))
+        cmd = [str(installed["venv"] / "bin" / "evalkit"), "task=zh_longdoc", "task.limit=20"]
+        proc = _run(cmd, installed["empty"], env, timeout=900)
+    finally:
+        mirror.close()
+    (result,) = (tmp_path / "outputs" / "results").glob("minilm_l6*/*/zh_longdoc.json")
+    block = json.loads(result.read_text())["evalkit"]
+    reference = TaskIndex().load("zh_longdoc", TaskConfig(names=["zh_longdoc"], limit=20),
+                                 PathsConfig(raw_data=str(raw_dir), cache_dir=str(tmp_path / "reference")))
+    assert block["task"]["fingerprint"] == reference.fingerprint
+    assert f"{block['main_score']:.4f}" in proc.stdout
+    assert (tmp_path / "xdg" / "evalkit" / "raw" / "laws").is_dir()
+    assert list(installed["empty"].iterdir()) == []

@@ -7,7 +7,7 @@ block, e.g. ``{"profile": {...}}``) → ``on_task_end`` (with the saved record).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evalkit.encoders.base import EncodeProgress  # noqa: F401  (a hook's argument; defined with the encoders)

@@ -1,20 +1,33 @@
-"""``python -m evalkit.data list | build <task>|all [--force] | info <task> [--json|--markdown] [--no-baseline] [--tokenizers qwen]``
+"""Task data: the pinned raw sources and the datasets built from them.
 
-Raw data: ``--raw-data`` or $EVALKIT_RAW_DATA; cache: ``--cache-dir`` or $EVALKIT_CACHE_DIR
-(default ``${EVALKIT_OUTPUT_DIR:-outputs}/cache``, as ``conf/paths/default.yaml``).
+  sources [TASK|all]             what is locked: files, size, upstream, license per source
+  pull [TASK|all] [--bundle T]   download (or take out of a bundle) the locked files, verified
+  verify [DIR|BUNDLE.tar]        check a raw-data folder or a bundle against the lock
+  bundle OUT.tar [TASK|all]      the verified raw files in one tar, for a machine offline
+  lock --from DIR                write the lock (evalkit/data/sources.lock.json) from a raw folder
+  list | build TASK|all | info TASK     built datasets, their statistics and data cards
+
+Raw data: --raw-data, else $EVALKIT_RAW_DATA, else $EVALKIT_CACHE_DIR/raw, else the platform's
+cache folder (~/.cache/evalkit/raw on Linux). Downloads: GitHub at pinned commits and one Debian
+package from a Debian mirror ($EVALKIT_DEBIAN_MIRROR, else this machine's apt sources);
+$EVALKIT_DATA_MIRROR=<base URL> fetches every https://HOST/PATH as <base>/HOST/PATH instead;
+$EVALKIT_OFFLINE=1 (or --offline) never downloads. Built data: --cache-dir or $EVALKIT_CACHE_DIR
+(default ${EVALKIT_OUTPUT_DIR:-outputs}/cache, as conf/paths/default.yaml).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 
-from evalkit.data import stats, store
-from evalkit.errors import EvalkitError
+from evalkit.data import lock, raw, stats, store
+from evalkit.data.pull import FetchSettings, pull
+from evalkit.errors import EvalkitError, unknown_name
 from evalkit.tasks.spec import builtin_spec, builtin_task_names as task_names
 
 
@@ -42,15 +55,88 @@ def cmd_build(args) -> None:
     for task in tasks:
         for subset, builder in _builders(task):
             t0 = time.perf_counter()
-            folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir, force=args.force)
+            folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir, force=args.force, fetch=_fetch(args))
             print(f"{task}/{subset}: {meta['counts']} {meta['fingerprint']} -> {folder} ({time.perf_counter() - t0:.1f} s)")
+
+
+def task_needs(task: str) -> list[str]:
+    """Paths under the raw-data folder that ``task`` reads (``all``: every locked source)."""
+    from evalkit.tasks.mteb_mirror import MIRROR_FILES
+
+    if task == "all":
+        return lock.all_needs()
+    if task in MIRROR_FILES:
+        return MIRROR_FILES[task]
+    if task == "perf":
+        return ["laws"]
+    if task not in task_names():
+        raise unknown_name("task", task, [*task_names(), *MIRROR_FILES, "perf", "all"])
+    base = Path("/raw")
+    return sorted({n for _, builder in _builders(task) for n in store.builder_needs(builder, base)})
+
+
+def _fetch(args, mirror: str | None = None) -> FetchSettings:
+    return FetchSettings.resolve(True if args.offline else None, mirror)
+
+
+def _raw_dir(args) -> Path:
+    return Path(args.raw_data) if args.raw_data else raw.default_raw_dir()
+
+
+def cmd_sources(args) -> None:
+    print("\n".join(raw.sources_summary(lock.entries_for(task_needs(args.task)))))
+
+
+def cmd_pull(args) -> None:
+    settings = _fetch(args, args.mirror)
+    entries = lock.entries_for(task_needs(args.task))
+    folder = _raw_dir(args)
+    if args.bundle is None:
+        print(f"pull {args.task}: {len(entries):,} locked files into {folder}", file=sys.stderr)
+    summary = pull(entries, folder, settings, bundle=args.bundle, progress=args.progress)
+    print("\n".join(summary.lines()))
+
+
+def cmd_verify(args) -> int:
+    from evalkit.data import verify
+    from evalkit.data.bundle import check_bundle
+
+    entries = lock.entries_for(task_needs(args.task))
+    target = Path(args.target) if args.target else _raw_dir(args)
+    if target.is_file():
+        state = check_bundle(entries, target)
+    else:
+        state = verify.check(entries, target, sorted({e.source.name for e in entries}))  # whole source folders
+    for line in state.problems(limit=1000 if args.all else 10):
+        print(line)
+    print(f"{target}: {len(state.ok):,} of {len(entries):,} locked files verified"
+          + ("" if state.clean else f", {len(state.missing):,} missing, {len(state.modified):,} modified, "
+             f"{len(state.extra):,} extra"))
+    return 0 if state.clean else 1
+
+
+def cmd_bundle(args) -> None:
+    from evalkit.data.bundle import write_bundle
+
+    needs = task_needs(args.task)
+    folder = raw.ensure_raw(needs, _raw_dir(args), _fetch(args), what=f"bundle {args.task}")
+    entries = lock.entries_for(needs)
+    size = write_bundle(entries, folder, args.out)
+    print(f"{args.out}: {len(entries):,} verified files ({size / 1e6:.1f} MB) from {folder}; on the other machine: "
+          f"python -m evalkit.data pull {args.task} --bundle {args.out.name}")
+
+
+def cmd_lock(args) -> None:
+    sources = lock.make_lock(args.from_dir)
+    args.out.write_text(lock.lock_text(sources), encoding="utf-8")
+    print(f"{args.out}: {sum(len(s.files) for s in sources.values()):,} files of {len(sources)} sources from {args.from_dir}")
 
 
 def cmd_info(args) -> None:
     spec, _ = builtin_spec(args.task)
     report = {"task": spec.name, "type": spec.type, "main_metric": spec.main_metric, "subsets": {}}
     for subset, builder in _builders(args.task):
-        folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir)
+        folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir, fetch=_fetch(args))
         entry = {"builder": builder, "version": meta["key"]["version"], "fingerprint": meta["fingerprint"], "dropped_while_building": meta["dropped"]}
         entry.update(meta.get("extra") or {})
         entry["build_facts"] = sorted(meta.get("extra") or {})
@@ -160,9 +246,27 @@ def _fact(value) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evalkit.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--raw-data", type=Path, default=os.environ.get("EVALKIT_RAW_DATA"), help="raw-data folder (default $EVALKIT_RAW_DATA)")
+    parser.add_argument("--raw-data", type=Path, default=os.environ.get("EVALKIT_RAW_DATA"), help="raw-data folder (default: see above)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default $EVALKIT_CACHE_DIR or outputs/cache)")
+    parser.add_argument("--offline", action="store_true", help="never download (as EVALKIT_OFFLINE=1)")
     sub = parser.add_subparsers(dest="command", required=True)
+    so = sub.add_parser("sources", help="the locked sources: files, size, download, upstream, license")
+    so.add_argument("task", nargs="?", default="all", help="only what this task reads (default: all)")
+    p = sub.add_parser("pull", help="download the locked files a task needs, each verified (a rerun fetches only what is missing or wrong)")
+    p.add_argument("task", nargs="?", default="all", help="task name (built-in or MTEB mirror) or 'all' (default)")
+    p.add_argument("--bundle", type=Path, help="take the files out of this bundle instead of downloading")
+    p.add_argument("--mirror", help="base URL of a mirror (as EVALKIT_DATA_MIRROR)")
+    p.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto")
+    v = sub.add_parser("verify", help="check a raw-data folder or a bundle against the lock (exit 1 if anything differs)")
+    v.add_argument("target", nargs="?", help="folder or bundle (default: the raw-data folder)")
+    v.add_argument("--task", default="all", help="check only what this task reads")
+    v.add_argument("--all", action="store_true", help="list every problem, not the first 10 of each kind")
+    bu = sub.add_parser("bundle", help="write the verified raw files of a task (or all) into a tar")
+    bu.add_argument("out", type=Path, help="OUT.tar (or .tar.gz)")
+    bu.add_argument("task", nargs="?", default="all")
+    lk = sub.add_parser("lock", help="write the sources lock from a raw-data folder")
+    lk.add_argument("--from", dest="from_dir", type=Path, required=True, help="raw-data folder holding every source")
+    lk.add_argument("--out", type=Path, default=lock.LOCK_PATH, help=f"default: {lock.LOCK_PATH}")
     sub.add_parser("list", help="built-in tasks, their subsets and what is built")
     b = sub.add_parser("build", help="build (or verify the cache of) a task's data")
     b.add_argument("task", help="task name or 'all'")
@@ -175,12 +279,18 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--tokenizers", nargs="+", choices=("minilm", "qwen"), default=None,
                    help="count tokens with only these tokenizers (default: every installed one; counting long documents takes time)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    commands = {"sources": cmd_sources, "pull": cmd_pull, "verify": cmd_verify, "bundle": cmd_bundle, "lock": cmd_lock,
+                "list": cmd_list, "build": cmd_build, "info": cmd_info}
     try:
-        {"list": cmd_list, "build": cmd_build, "info": cmd_info}[args.command](args)
+        return commands[args.command](args) or 0
     except EvalkitError as exc:
         print(f"evalkit.data: {exc}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        print("evalkit.data: interrupted; every file already in place is complete and verified, a rerun fetches the rest",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

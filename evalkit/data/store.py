@@ -72,6 +72,13 @@ def builder_module(name: str):
     return importlib.import_module(f"evalkit.data.{module}")
 
 
+def builder_needs(name: str, raw_dir: Path) -> list[str]:
+    """What builder ``name`` reads, relative to the raw-data folder (files or folders)."""
+    from evalkit.data.raw import relative_needs
+
+    return relative_needs(builder_module(name).raw_paths(raw_dir), raw_dir)
+
+
 def run_builder(name: str, raw_dir: Path | None):
     mod, (_, arg) = builder_module(name), split_builder(name)
     raw = Path(raw_dir) if raw_dir is not None else None
@@ -121,7 +128,8 @@ def raw_signature(paths: list[Path]) -> str:
     for root in paths:
         root = Path(root)
         if not root.exists():
-            raise DataError(f"raw data missing: {root} (set EVALKIT_RAW_DATA / paths.raw_data to the raw-data folder)")
+            raise DataError(f"raw data missing: {root} (python -m evalkit.data pull all fetches it; "
+                            "EVALKIT_RAW_DATA / paths.raw_data names another raw-data folder)")
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for p in files:
             h.update(f"{p.relative_to(root.parent)}\0{p.stat().st_size}\n".encode())
@@ -135,10 +143,7 @@ def build_key(name: str, raw_dir: Path | None) -> dict:
         key["python"] = sys.version.split()[0]
     if mod.raw_paths(raw_dir or Path()):
         if raw_dir is None:
-            raise ConfigError(
-                f"data builder {name!r} needs the raw-data folder: set EVALKIT_RAW_DATA or paths.raw_data "
-                "(tests and CI: ../shared/data/raw)"
-            )
+            raise ConfigError(f"data builder {name!r} needs the raw-data folder (EVALKIT_RAW_DATA or paths.raw_data)")
         key["raw"] = raw_signature(mod.raw_paths(Path(raw_dir)))
     return key
 
@@ -152,8 +157,16 @@ def data_root(cache_dir: Path | None) -> Path:
     return Path(cache_dir) / "data"
 
 
-def ensure_built(name: str, raw_dir: Path | None, cache_dir: Path | None, *, force: bool = False) -> tuple[Path, dict]:
-    """Folder with the built data of builder ``name`` and its build.json; builds if stale."""
+def ensure_built(name: str, raw_dir: Path | None, cache_dir: Path | None, *, force: bool = False,
+                 fetch=None) -> tuple[Path, dict]:
+    """Folder with the built data of builder ``name`` and its build.json; builds if stale. The raw
+    files it reads are verified against the sources lock first, and pulled if missing (``fetch``:
+    a :class:`evalkit.data.pull.FetchSettings`; None: from the environment); ``raw_dir`` None is
+    the default raw-data folder (``PathsConfig.raw``)."""
+    from evalkit.data.raw import default_raw_dir, ensure_raw
+
+    raw_dir = Path(raw_dir) if raw_dir is not None else default_raw_dir()
+    ensure_raw(builder_needs(name, raw_dir), raw_dir, fetch, what=f"data builder {name!r}")
     key = build_key(name, raw_dir)
     root = data_root(cache_dir)
     folder = root / built_folder_name(name)

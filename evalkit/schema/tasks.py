@@ -47,13 +47,31 @@ class TaskConfig(Strict):
         return [str(x) for x in v] if isinstance(v, list | tuple) else v
 
 
+def default_raw_dir() -> Path:
+    """Where pulled raw data lives unless ``paths.raw_data`` says otherwise:
+    ``$EVALKIT_CACHE_DIR/raw``, else the platform's user cache folder (``~/.cache/evalkit/raw``
+    on Linux, ``~/Library/Caches/evalkit/raw`` on macOS)."""
+    if os.environ.get("EVALKIT_CACHE_DIR"):
+        return Path(os.environ["EVALKIT_CACHE_DIR"]) / "raw"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("evalkit")) / "raw"
+
+
 class PathsConfig(Strict):
     """Relative paths are relative to the directory you run in."""
 
     root: str = "outputs"
     results_dir: str | None = None  # None: <root>/results
-    raw_data: str | None = None  # raw source data of the built-in tasks and the MTEB mirrors
+    # raw source data of the built-in tasks and the MTEB mirrors; None: default_raw_dir(), filled
+    # on first use from the upstreams in evalkit/data/sources.lock.json
+    raw_data: str | None = None
     cache_dir: str | None = None  # None: <root>/cache (built task data, embedding cache)
+    # where missing raw data may come from; None: the environment (EVALKIT_OFFLINE,
+    # EVALKIT_DATA_MIRROR, EVALKIT_DEBIAN_MIRROR; see evalkit/data/pull.py)
+    offline: bool | None = None  # true: never download, fail naming what is missing
+    data_mirror: str | None = None  # base URL: upstream https://HOST/PATH is fetched as <base>/HOST/PATH
+    debian_mirror: str | None = None  # base URL of a Debian mirror (the folder holding pool/)
 
     @classmethod
     def from_env(cls) -> PathsConfig:
@@ -73,5 +91,5 @@ class PathsConfig(Strict):
         return Path(self.cache_dir) if self.cache_dir else Path(self.root) / "cache"
 
     @property
-    def raw(self) -> Path | None:
-        return Path(self.raw_data) if self.raw_data else None
+    def raw(self) -> Path:
+        return Path(self.raw_data) if self.raw_data else default_raw_dir()

@@ -101,20 +101,22 @@ class TaskIndex:
         return tasks
 
     def load(self, name: str, cfg: TaskConfig, paths: PathsConfig) -> Task:
+        from evalkit.data.raw import fetch_settings
+
         entry = self.entries.get(name)
-        raw = paths.raw
+        raw, fetch = paths.raw, fetch_settings(paths)  # raw files: verified, pulled on first use
         if entry is not None and entry.kind in KINDS:
             return KINDS[entry.kind].load(name, kind_settings(cfg, entry.kind), paths)
         if entry is not None and entry.kind in ("builtin", "user"):
             from evalkit.tasks.spec_task import spec_task
 
             spec, base = load_spec(entry.path)
-            task = spec_task(spec, base, cfg, raw, paths.cache, source=entry.kind)
-        elif entry is not None and raw is not None and raw.exists():
+            task = spec_task(spec, base, cfg, raw, paths.cache, source=entry.kind, fetch=fetch)
+        elif entry is not None and entry.kind == "mteb-mirror":
             from evalkit.tasks.mteb_mirror import load_mirrored_task
 
             subsets = cfg.subsets or self.benchmark_subsets.get(name)
-            task = load_mirrored_task(name, raw, subsets=subsets, limit=cfg.limit)
+            task = load_mirrored_task(name, raw, subsets=subsets, limit=cfg.limit, fetch=fetch)
         else:
             task = self._hub_task(name, cfg, raw)
         if cfg.instruction is not None:
@@ -134,8 +136,7 @@ class TaskIndex:
             err = unknown_name("task", name, self.names())
             raise type(err)(f"{err} (or any MTEB task name, with the Hub reachable)") from None
         if not hub_reachable():
-            hint = (f"set EVALKIT_RAW_DATA (or paths.raw_data) to the raw-data folder (now: {raw})" if name in MIRRORS
-                    else f"tasks with a local mirror: {', '.join(sorted(MIRRORS))}")
+            hint = f"tasks with a local mirror: {', '.join(sorted(MIRRORS))}"
             raise ConfigError(f"task {name!r}: the Hugging Face Hub is unreachable (or HF_HUB_OFFLINE=1) and no local "
                               f"data is configured; {hint}.")
         subsets = cfg.subsets or self.benchmark_subsets.get(name)

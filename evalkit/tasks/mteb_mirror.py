@@ -2,7 +2,9 @@
 
 mteb's own task classes and evaluators do the scoring; only ``load_data`` is replaced:
 we fill ``task.dataset`` in exactly the layout mteb's Hub loader produces (after its
-``dataset_transform``) and mark the data as loaded. Raw sources: ``shared/data/README.md``.
+``dataset_transform``) and mark the data as loaded. The raw files are pinned upstream in the sources lock
+(``evalkit/data/sources.lock.json``); ``MIRROR_FILES`` says which each task reads, and they are
+verified (pulled on first use) before they are read.
 """
 
 from __future__ import annotations
@@ -91,6 +93,14 @@ def _tatoeba(raw: Path, task, limit):
     return data, files
 
 
+# task name -> the raw files its loader reads (paths under the raw-data folder, all in the lock)
+MIRROR_FILES: dict[str, list[str]] = {
+    "STSBenchmark": ["stsb/stsb-en-test.csv"],
+    "STSBenchmarkMultilingualSTS": [f"stsb/stsb-{lang}-{split}.csv" for lang in ("en", "zh") for split in ("dev", "test")],
+    "Banking77Classification": [f"banking77/{name}" for name in ("categories.json", "train.csv", "test.csv")],
+    "Tatoeba": [f"tatoeba/tatoeba.{pair}.{lang}" for pair in ("cmn-eng", "yue-eng") for lang in (pair[:3], "eng")],
+}
+
 # task name -> (subsets the mirror has, or None for the task's single default subset; loader)
 MIRRORS: dict[str, tuple[list[str] | None, Callable]] = {
     "STSBenchmark": (None, _stsb),
@@ -100,12 +110,17 @@ MIRRORS: dict[str, tuple[list[str] | None, Callable]] = {
 }
 
 
-def load_mirrored_task(name: str, raw_dir: Path, *, subsets: list[str] | None = None, limit: int | None = None):
-    """The mteb task with its data read from the mirror, as an evalkit task."""
+def load_mirrored_task(name: str, raw_dir: Path | None, *, subsets: list[str] | None = None, limit: int | None = None,
+                       fetch=None):
+    """The mteb task with its data read from the mirror, as an evalkit task. Its raw files are
+    verified against the sources lock first and pulled if missing (``fetch``: see
+    :func:`evalkit.data.raw.ensure_raw`; ``raw_dir`` None: the default raw-data folder)."""
     import mteb
 
+    from evalkit.data.raw import ensure_raw
     from evalkit.tasks.mteb_task import MtebTask
 
+    raw_dir = ensure_raw(MIRROR_FILES[name], raw_dir, fetch, what=f"the MTEB mirror of {name}")
     available, loader = MIRRORS[name]
     task = mteb.get_task(name)
     if available is not None:

@@ -18,7 +18,7 @@ from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.task_metadata import TaskMetadata
 from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining
 
-from evalkit.data import beir, store
+from evalkit.data import beir, raw, store
 from evalkit.errors import ConfigError, unknown_name
 from evalkit.tasks.mteb_task import MtebTask
 from evalkit.tasks.spec import SubsetSpec, TaskSpec
@@ -27,7 +27,7 @@ READER_VERSION = "1"  # bump when reading or limiting changes the data a score c
 DISTRACTORS_PER_QUERY = 10  # with task.limit=N: N queries, about 10*N documents
 
 
-def spec_task(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: str) -> MtebTask:
+def spec_task(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: str, fetch=None) -> MtebTask:
     """The spec's subsets (``cfg.subsets`` of them), at ``cfg.limit``, as a loaded mteb task."""
     subsets = spec.subset_specs()
     wanted = list(subsets)
@@ -37,11 +37,16 @@ def spec_task(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: st
             raise unknown_name(f"subset of {spec.name}", unknown[0], list(subsets))
         wanted = [s for s in subsets if s in cfg.subsets]
     limit = getattr(cfg, "limit", None)
+    builders = [subsets[s].builder for s in wanted if subsets[s].builder]
+    if builders:  # the raw files of every subset at once: one line, one pull (if any is missing)
+        raw_dir = raw.default_raw_dir() if raw_dir is None else Path(raw_dir)
+        needs = sorted({n for b in builders for n in store.builder_needs(b, raw_dir)})
+        raw.ensure_raw(needs, raw_dir, fetch, what=f"task {spec.name}")
 
     dataset, skipped, fingerprints = {}, {}, {}
     for subset in wanted:
         sub = subsets[subset]
-        folder, fingerprints[subset] = _subset_folder(sub, base, raw_dir, cache_dir)
+        folder, fingerprints[subset] = _subset_folder(sub, base, raw_dir, cache_dir, fetch)
         if spec.type == "Retrieval":
             dataset[subset], sub_skipped = _retrieval_split(folder, spec.split, limit)
         else:
@@ -58,9 +63,9 @@ def spec_task(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: st
                     limit=limit, subsets=getattr(cfg, "subsets", None), extra={"subset_fingerprints": fingerprints})
 
 
-def _subset_folder(sub: SubsetSpec, base: Path, raw_dir, cache_dir) -> tuple[Path, str]:
+def _subset_folder(sub: SubsetSpec, base: Path, raw_dir, cache_dir, fetch=None) -> tuple[Path, str]:
     if sub.builder is not None:
-        folder, meta = store.ensure_built(sub.builder, raw_dir, cache_dir)
+        folder, meta = store.ensure_built(sub.builder, raw_dir, cache_dir, fetch=fetch)
         return folder, meta["fingerprint"]
     path = Path(sub.data).expanduser()
     path = path if path.is_absolute() else base / path

@@ -9,6 +9,7 @@ every batch goes through ``model.encode`` instead.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Literal
 
@@ -87,6 +88,7 @@ class SentenceTransformerEncoder(LocalEncoder):
 
         self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
         self.batch_size = cfg.batch_size
+        refuse_jina_remote_code(cfg)
         self.model = SentenceTransformer(
             resolve_model_path(cfg.model_id), revision=cfg.revision, trust_remote_code=cfg.trust_remote_code,
             device=resolve_device(cfg.device), model_kwargs={"dtype": resolve_dtype(cfg.dtype, cfg.device)},
@@ -167,6 +169,35 @@ def _pooling_mode(model) -> str | None:
         if mode:
             return mode()
     return None
+
+
+def _jina_remote_code(cfg: Config) -> bool:
+    """The config expects Jina's architecture, or the checkpoint's config.json maps to Jina's code."""
+    if cfg.expect_architecture and "JinaBert" in cfg.expect_architecture:
+        return True
+    try:
+        from transformers import PretrainedConfig
+
+        raw, _ = PretrainedConfig.get_config_dict(resolve_model_path(cfg.model_id), revision=cfg.revision)
+    except Exception:  # no config.json reachable: SentenceTransformer will say why
+        return False
+    return "jina-bert" in json.dumps(raw.get("auto_map", {}))
+
+
+def refuse_jina_remote_code(cfg: Config) -> None:
+    """Jina v2's remote code (jinaai/jina-bert-implementation) is written for transformers 4.x: on
+    5.x it fails at import and, patched, runs with garbage ALiBi / position buffers (transformers 5
+    re-creates non-persistent buffers after loading) — wrong vectors without an error."""
+    import transformers
+
+    if not cfg.trust_remote_code or int(transformers.__version__.split(".")[0]) < 5 or not _jina_remote_code(cfg):
+        return
+    raise ConfigError(
+        f"{cfg.model_id}: Jina v2's remote code does not run correctly on transformers {transformers.__version__} "
+        "(it fails at import; patched, it gives wrong vectors silently). Use the native backend: "
+        "model=jina_v2_base_zh, jina_v2_base_en or jina_v2_small_en (backend: jina, no remote code; "
+        "model.model_id=<folder> for local weights), or install transformers<5 for the remote-code configs."
+    )
 
 
 def check_architecture(model, expected: str | None, model_id: str) -> None:

@@ -17,6 +17,8 @@ NAMES = ["perf"]
 
 
 def load(name: str, settings: Settings, paths):
+    from evalkit.data.raw import ensure_raw, fetch_settings
     from evalkit.tasks.perf.task import PerfTask
 
-    return PerfTask(settings, paths.raw)
+    # the statutes it cuts its texts from: verified, pulled on first use like every task's raw files
+    return PerfTask(settings, ensure_raw(["laws"], paths.raw, fetch_settings(paths), what="task perf"))
