@@ -3,7 +3,8 @@ failures users meet: jobs cancelled or killed mid-way, preemption (requeue), req
 run. The cluster is a throw-away single-node one (``tests/fixtures/slurm_cluster.py``: munged,
 slurmctld, slurmd on loopback, no accounting); where it cannot run (no packages, no root) those
 tests skip with the reason. What needs no cluster (stable sharding, the launcher's checks, the
-queue watcher's other branches, an exit mid-task): tests/test_slurm_checks.py.
+queue watcher's other branches, an exit mid-task): tests/test_slurm_checks.py; the fixture's own
+clean-up: tests/test_slurm_fixture.py.
 
 Workload: all-MiniLM-L6-v2 on STSBenchmark's first ``LIMIT`` pairs (the offline mirror). Every
 sweep reads the queue every second and gives a dead job's result file 3 s (slurm_jobs.TEST_RESOURCES).
@@ -25,7 +26,6 @@ import pytest
 
 from evalkit.callbacks.base import Callback
 from evalkit.runner import run
-from tests.fixtures.slurm_cluster import missing_reason, processes_of
 from tests.fixtures.slurm_jobs import (fresh_cache, manifest_task, part_keys, slow, stores, submitit_job_ids,
                                        sweep_command, sweep_dirs, sweep_env, wait_for)
 from tests.fixtures.sweep import write_test_configs
@@ -242,33 +242,3 @@ def test_an_impossible_resource_request_fails_at_submission(slurm_cluster, tmp_p
            "time limit 1:00:00" in proc.stderr
     assert not slurm_cluster.active_jobs()  # nothing pending
     assert not [j for j in slurm_cluster.jobs() if j["JobId"] not in before and j["JobState"] != "FAILED"]
-
-
-def test_the_cluster_teardown_stops_every_daemon_when_a_test_fails(tmp_path):
-    """The fixture's teardown, in a pytest run of its own whose only test fails with a job running."""
-    reason = missing_reason()
-    if reason:
-        pytest.skip(reason)
-    seen = tmp_path / "cluster.json"
-    (tmp_path / "test_inner.py").write_text(f"""
-import json, time
-from tests.fixtures.slurm_cluster import slurm_cluster  # noqa: F401
-
-def test_fails_with_a_job_running(slurm_cluster):
-    job = slurm_cluster.run("sbatch", "--parsable", "--mem=100M", "--wrap=srun sleep 600").stdout.strip()
-    while slurm_cluster.job(job)["JobState"] != "RUNNING":
-        time.sleep(0.2)
-    pids = {{name: p.pid for name, p in slurm_cluster.procs.items()}}
-    open({str(seen)!r}, "w").write(json.dumps({{"conf": str(slurm_cluster.conf), "root": str(slurm_cluster.root),
-                                                "pids": pids}}))
-    assert False, "fails on purpose"
-""")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_inner.py"],
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                          timeout=180)
-    assert proc.returncode == 1 and "fails on purpose" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
-    cluster = json.loads(seen.read_text())
-    for name, pid in cluster["pids"].items():
-        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still runs"
-    assert processes_of(Path(cluster["conf"])) == []  # no slurmstepd, no job left
-    assert not Path(cluster["root"]).exists()
