@@ -185,11 +185,11 @@ def test_cancelled_and_killed_shard_jobs_fail_the_sweep_and_the_rerun_resumes(sl
     assert rec.main_score == pytest.approx(reference, abs=1e-5)
 
 
-@pytest.mark.slow  # one shard job, preempted once and run again
+@pytest.mark.slow  # one shard job, run three times: preempted by SLURM, then checkpointed before its time limit
 def test_a_requeued_shard_job_resumes_from_its_committed_parts(slurm_cluster, tmp_path, data_cache):
     cache = fresh_cache(tmp_path, data_cache)
     out = tmp_path / "outputs"
-    cmd = sweep_command(*STS, f"paths.cache_dir={cache}", "encode.shard=0/2", *INTERRUPTIBLE)
+    cmd = sweep_command(*STS, f"paths.cache_dir={cache}", "encode.shard=0/2", *INTERRUPTIBLE[:2], *slow(0.3, runs=2))
     proc = subprocess.Popen(cmd, cwd=REPO, env=sweep_env(slurm_cluster, out), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -197,28 +197,41 @@ def test_a_requeued_shard_job_resumes_from_its_committed_parts(slurm_cluster, tm
         wait_for(lambda: len(part_keys(store)) >= 8, 240, "two committed parts", proc)
         (sweep,) = sweep_dirs(out)
         (job_id,) = submitit_job_ids(sweep)
-        first_pid = manifest_task(store)["pid"]
-        # SIGUSR2 is what SLURM sends before the time limit (and on preemption with a grace time):
-        # submitit calls the launcher's checkpoint and requeues the job itself.
+        pids = [manifest_task(store)["pid"]]
+        # 1. Preempted the way PreemptMode=REQUEUE does it: SLURM stops the job (SIGTERM, which
+        #    submitit ignores, then SIGKILL) and requeues it itself.
+        slurm_cluster.run("scontrol", "requeue", job_id)
+        restart(slurm_cluster, job_id, proc)
+        pids.append(wait_for(lambda: manifest_task(store)["pid"] not in pids and manifest_task(store)["pid"], 240,
+                             "the second run", proc))
+        wait_for(lambda: len(part_keys(store, pid=pids[1])) >= 4, 240, "a part of the second run", proc)
+        # 2. SIGUSR2, what SLURM sends before the time limit (and on preemption with a grace time):
+        #    submitit calls the launcher's checkpoint and requeues the job itself.
         slurm_cluster.run("scancel", "--signal=USR2", job_id)
-        wait_for(lambda: slurm_cluster.job(job_id)["JobState"] == "PENDING", 60, "the requeued job pending", proc)
-        # The scheduler holds a requeued job for two minutes (BeginTime); an admin's nudge:
-        slurm_cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+        restart(slurm_cluster, job_id, proc)
         stdout, stderr = proc.communicate(timeout=SWEEP_TIMEOUT_S)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, stdout[-3000:] + stderr[-5000:]
     (record,) = assert_batch_jobs(slurm_cluster, [job_id])
-    assert record["Restarts"] == "1" and record["Requeue"] == "1"
-    log = (sweep / ".submitit" / job_id / f"{job_id}_0_log.out").read_text()
-    assert "Calling checkpoint method" in log and f"Requeued job {job_id}" in log
+    assert record["Restarts"] == "2" and record["Requeue"] == "1"
+    log = (sweep / ".submitit" / job_id / f"{job_id}_0_log.out").read_text()  # all three runs (append mode)
+    assert "Bypassing signal SIGTERM" in log  # the preemption: no checkpoint, SLURM's own requeue
+    assert log.count("Calling checkpoint method") == 1 and f"Requeued job {job_id}" in log
     entry = manifest_task(store)
-    assert entry["status"] == "complete" and entry["pid"] != first_pid
-    assert not list((out / "results").rglob("_failures/*.json"))  # an interruption, not a failure
-    kept = len(part_keys(store, pid=first_pid))  # what the first run committed before the signal
-    assert kept >= 8 and entry["encoded"] == entry["texts"] - kept  # resumed, not started over
-    assert len(part_keys(store)) == len(set(part_keys(store))) == entry["texts"]
+    assert entry["status"] == "complete" and entry["pid"] not in pids
+    assert not list((out / "results").rglob("_failures/*.json"))  # interruptions, not failures
+    kept = [len(part_keys(store, pid=pid)) for pid in pids]  # what the first two runs committed
+    assert kept[0] >= 8 and kept[1] >= 4 and entry["encoded"] == entry["texts"] - sum(kept)  # resumed twice
+    assert len(part_keys(store)) == len(set(part_keys(store))) == entry["texts"]  # nothing encoded twice
+
+
+def restart(cluster, job_id: str, proc) -> None:
+    """Wait for a requeued job to pend, then start it at once: the scheduler holds a requeued job
+    for about two minutes (BeginTime); here, an admin's nudge."""
+    wait_for(lambda: cluster.job(job_id)["JobState"] == "PENDING", 60, "the requeued job pending", proc)
+    cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
 
 
 @pytest.mark.slow  # three sweep commands that end at submission
