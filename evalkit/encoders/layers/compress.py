@@ -9,8 +9,8 @@ The quantisation is sentence-transformers' ``quantize_embeddings`` (float16 is a
   the same ranges. Other task types calibrate on the task's first encode call (STS: its first
   sentences) and use those ranges for the rest of the task. The calibration is recorded.
 * ``binary`` / ``ubinary``: one sign bit per dimension, packed (signed or unsigned bytes — the
-  same bits, so the same scores). Scored as ±1 vectors: their cosine is ``1 - 2·hamming/dim``,
-  a monotone function of the Hamming distance, so rankings are the Hamming rankings.
+  same bits, so the same scores). Scored as ±1 vectors by dot product: ``dim - 2·hamming``,
+  exact in float32, so rankings and ties are the Hamming distance's.
 
 The layer sits *above* the embedding cache: the cache keeps the model's float32 vectors (one
 encode serves every vector type), and a compressed vector is never stored, so it can never be
@@ -20,12 +20,13 @@ for int8/uint8, ±1 for binary), scored with the model's similarity (cosine or d
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any, Literal
 
 import numpy as np
 
-from evalkit.encoders.base import EncoderWrapper, Role, TaskTexts, collect, encode_iter
+from evalkit.encoders.base import EncoderMeta, EncoderWrapper, Role, TaskTexts, collect, encode_iter
 from evalkit.errors import ConfigError
 
 VectorType = Literal["float32", "float16", "int8", "uint8", "binary", "ubinary"]
@@ -91,6 +92,13 @@ class CompressEncoder(EncoderWrapper):
         self.ranges: np.ndarray | None = None
         self.dim: int | None = None  # seen in the vectors (every vector may come from the cache: no model loaded)
         self.calibration: dict[str, Any] | None = None
+
+    @property
+    def meta(self) -> EncoderMeta:
+        """Binary types score by dot product: for ±1 vectors it is ``dim - 2·hamming``, an exact integer
+        in float32, so tied Hamming distances stay tied (a cosine's rounding would break the ties)."""
+        meta = self.inner.meta
+        return dataclasses.replace(meta, similarity="dot") if self.vectors.endswith("binary") else meta
 
     def task_started(self, texts: TaskTexts) -> None:
         self.ranges, self.calibration = None, None  # every task calibrates on its own texts
