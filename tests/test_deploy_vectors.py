@@ -148,6 +148,20 @@ def test_every_vector_type_is_a_variant_scored_and_compared_to_float32(tmp_path,
     assert {f"fake · vectors={t}" for t in types[1:]} <= compared
     assert all(c.n == 8 for c in board.comparisons)
 
+    from evalkit.reports.deploy import baseline_of, write_deploy_report
+
+    assert baseline_of(board) == "fake"
+    paths = write_deploy_report(board, {}, tmp_path)
+    report = paths["md"].read_text(encoding="utf-8")
+    int8 = next(c for c in board.comparisons if c.model_a == "fake · vectors=int8")
+    line = next(x for x in report.splitlines() if x.startswith("| fake · vectors=int8 | tiny_faq"))
+    assert f"{100 * int8.diff:+.2f} [{100 * int8.ci_low:+.2f}, {100 * int8.ci_high:+.2f}]" in line
+    assert f"{int8.wins}/{int8.ties}/{int8.losses}" in line
+    cost = {x.split(" | ")[0].lstrip("| "): x for x in report.split("## Cost")[1].splitlines() if x.startswith("| fake")}
+    assert cost["fake"].endswith("| 256 | 256 |")  # 64 float32 dims
+    assert cost["fake · vectors=binary"].endswith("| 8 | 8 |") and cost["fake · vectors=int8"].endswith("| 64 | 64 |")
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG" and "<table>" in paths["html"].read_text(encoding="utf-8")
+
 
 def test_bad_vector_settings_name_the_fields(tmp_path, tiny_beir_spec):
     with pytest.raises(Exception, match="float32.*float16.*int8.*uint8.*binary.*ubinary"):

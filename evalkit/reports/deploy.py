@@ -156,7 +156,8 @@ def _panel(ax, rows: list[Row], xs: list[float | None], higher_x_better: bool, x
     pts = [(x, 100 * r.mean_score, r.variant) for r, x in zip(rows, xs) if x and r.mean_score is not None]
     for x, y, label in pts:
         ax.plot(x, y, "o", color="tab:blue")
-        ax.annotate(label.split(SEP, 1)[-1] if SEP in label else label + " (baseline)", (x, y), fontsize=7,
+        short = label.split(SEP, 1)[-1] if SEP in label else label
+        ax.annotate(short + (" (baseline)" if label == rows[0].variant else ""), (x, y), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")
     front = sorted((pts[i] for i in pareto([(x, y) for x, y, _ in pts], higher_x_better)), key=lambda p: p[0])
     if front:
