@@ -97,7 +97,7 @@ def test_minilm_sts_matches_numpy(tmp_path, shared_embeddings, float_vectors, ve
     assert computed["bytes_per_vector"] == {"int8": 384, "binary": 48}[vectors]
     assert computed["index_mb_per_million_docs"] == computed["bytes_per_vector"]
     if vectors == "int8":
-        assert computed["calibration"]["vectors"] == STS_PAIRS
+        assert [c["vectors"] for c in computed["calibration"]] == [STS_PAIRS]
 
 
 def ndcg10(docs: np.ndarray, queries: np.ndarray, subset: dict) -> float:
@@ -129,7 +129,8 @@ def test_minilm_retrieval_matches_numpy_with_corpus_calibration(tmp_path, shared
         assert scores[name] == pytest.approx(ndcg10(qd, qq, subset), abs=1e-5), name
     computed = json.loads(Path(record.path).read_text())["evalkit"]["computed"]["vectors"]
     if vectors == "uint8":
-        assert computed["calibration"]["on"].startswith("the corpus")
+        assert [c["on"] for c in computed["calibration"]] == ["the corpus (faq/test)", "the corpus (docs/test)"]
+        assert [c["vectors"] for c in computed["calibration"]] == [6, 4]
 
 
 def test_every_vector_type_is_a_variant_scored_and_compared_to_float32(tmp_path, tiny_beir_spec):

@@ -91,7 +91,7 @@ class CompressEncoder(EncoderWrapper):
         self.vectors = vectors
         self.ranges: np.ndarray | None = None
         self.dim: int | None = None  # seen in the vectors (every vector may come from the cache: no model loaded)
-        self.calibration: dict[str, Any] | None = None
+        self.calibrations: list[dict[str, Any]] = []  # this task's: one per retrieval subset, else one
 
     @property
     def meta(self) -> EncoderMeta:
@@ -101,15 +101,16 @@ class CompressEncoder(EncoderWrapper):
         return dataclasses.replace(meta, similarity="dot") if self.vectors.endswith("binary") else meta
 
     def task_started(self, texts: TaskTexts) -> None:
-        self.ranges, self.calibration = None, None  # every task calibrates on its own texts
+        self.ranges, self.calibrations = None, []  # every task calibrates on its own texts
 
     def calibrate(self, vectors: np.ndarray, on: str) -> None:
         self.ranges = calibration_ranges(vectors, on)
         digest = hashlib.sha256(self.ranges.tobytes()).hexdigest()[:16]
         width = self.ranges[1] - self.ranges[0]
-        self.calibration = {"on": on, "vectors": int(len(vectors)), "ranges_sha256": digest,
-                            "mean_range": round(float(width.mean()), 6), "min": round(float(self.ranges[0].min()), 6),
-                            "max": round(float(self.ranges[1].max()), 6)}
+        self.calibrations.append({"on": on, "vectors": int(len(vectors)), "ranges_sha256": digest,
+                                  "mean_range": round(float(width.mean()), 6),
+                                  "min": round(float(self.ranges[0].min()), 6),
+                                  "max": round(float(self.ranges[1].max()), 6)})
 
     def compress(self, vectors: np.ndarray) -> np.ndarray:
         check_dimension(self.vectors, vectors.shape[1])
@@ -133,8 +134,8 @@ class CompressEncoder(EncoderWrapper):
         if dim:
             facts |= {"bytes_per_vector": bytes_per_vector(self.vectors, dim),
                       "index_mb_per_million_docs": index_mb_per_million(self.vectors, dim)}
-        if self.calibration is not None:
-            facts["calibration"] = dict(self.calibration)
+        if self.calibrations:
+            facts["calibration"] = [dict(c) for c in self.calibrations]
         return {**self.inner.describe(), "vectors": facts}
 
 
