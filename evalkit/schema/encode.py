@@ -1,6 +1,6 @@
 """How vectors are computed (``encode:`` in the Hydra config; conf/encode/default.yaml).
 
-Only ``long_docs`` and the chunk settings can change a vector; every other field is
+Only ``long_docs``, the chunk settings and ``vectors`` can change a score; every other field is
 speed-only: changing it never makes a finished result look stale.
 """
 
