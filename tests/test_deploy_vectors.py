@@ -221,3 +221,17 @@ def test_dynamic_int8_minilm_is_close_to_fp32_and_smaller(st_model):
     cos = np.sum(a * b, axis=1)
     assert np.all(cos > 0.95) and not np.allclose(a, b, atol=1e-4)  # quantised, and still the same model
     assert int8.meta.weight_bytes < 0.7 * fp32.meta.weight_bytes  # the embedding table stays float32
+
+
+def test_deploy_compare_variants_compose_into_distinct_jobs():
+    import yaml
+
+    from tests.helpers import CONF_DIR, compose_job
+
+    experiment = yaml.safe_load((CONF_DIR / "experiment" / "deploy_compare.yaml").read_text(encoding="utf-8"))
+    options = experiment["hydra"]["sweeper"]["params"]["+deploy"].split(",")
+    assert options[0] == "fp32" and experiment["hydra"]["callbacks"]["leaderboard"]["deploy_report"] is True
+    jobs = {o: compose_job(["model=minilm_l6", f"+deploy={o}"]) for o in options}
+    assert jobs["vectors_int8"].encode.vectors == "int8" and jobs["dynamic_int8"].model.runtime == "torch_dynamic_int8"
+    assert jobs["bf16"].model.dtype == "bfloat16" and variant_of(jobs["fp32"]).id == "minilm_l6"
+    assert len({variant_of(j).id for j in jobs.values()}) == len(options)
