@@ -172,6 +172,9 @@ def _layers(model_cfg, encode_cfg, cache_dir, hooks, stack: EncoderStack) -> lis
         if encode_cfg.long_docs == "chunk":
             raise ConfigError(f"encode.vectors={encode_cfg.vectors} with encode.long_docs=chunk is not supported: "
                               "compress whole-text vectors (long_docs=truncate) or keep vectors=float32")
+        if stack.search is not None:  # a backend that ranks documents itself (BM25) has no vectors to compress
+            raise ConfigError(f"encode.vectors={encode_cfg.vectors} compresses dense vectors, but model "
+                              f"{model_cfg.name!r} ({model_cfg.backend}) ranks documents itself: keep vectors=float32")
         layer = CompressEncoder(inner, encode_cfg.vectors)
         if encode_cfg.vectors in CALIBRATED:  # retrieval calibrates on the corpus before any query
             stack.search = lambda adapter, instruction: CalibratedSearch(adapter, layer, instruction)
