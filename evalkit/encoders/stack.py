@@ -4,6 +4,7 @@ Outermost first::
 
     ChunkingEncoder  (encode.long_docs=chunk)       long texts become windows
     ProgressEncoder  (hooks with on_encode_progress) texts done, for the progress display
+    CompressEncoder  (encode.vectors != float32)    what an index stores: float16, int8, binary …
     the cache slot   CachedEncoder (encode.cache=read|readwrite; ShardMerge under it) — only
                      misses go further down — or, in a shard job (encode.shard=i/N), ShardEncoder
     DedupEncoder     (encode.dedup)                  each distinct text once
@@ -36,6 +37,7 @@ from evalkit.encoders.batching import Batching
 from evalkit.encoders.counters import CountingHooks, EncodeCounters
 from evalkit.encoders.layers.cache import CachedEncoder, EmbeddingCache, model_identity
 from evalkit.encoders.layers.chunking import ChunkingEncoder
+from evalkit.encoders.layers.compress import CALIBRATED, CalibratedSearch, CompressEncoder
 from evalkit.encoders.layers.dedup import DedupEncoder
 from evalkit.encoders.layers.maxp import MaxPSearch
 from evalkit.encoders.layers.progress import ProgressEncoder
@@ -164,6 +166,20 @@ def _layers(model_cfg, encode_cfg, cache_dir, hooks, stack: EncoderStack) -> lis
             stack.search = lambda adapter, instruction: MaxPSearch(adapter, chunker, instruction)
         return chunker
 
+    def compress(inner):
+        if encode_cfg.vectors == "float32" or shard_job:  # a shard job only encodes: its store keeps float32
+            return None
+        if encode_cfg.long_docs == "chunk":
+            raise ConfigError(f"encode.vectors={encode_cfg.vectors} with encode.long_docs=chunk is not supported: "
+                              "compress whole-text vectors (long_docs=truncate) or keep vectors=float32")
+        if stack.search is not None:  # a backend that ranks documents itself (BM25) has no vectors to compress
+            raise ConfigError(f"encode.vectors={encode_cfg.vectors} compresses dense vectors, but model "
+                              f"{model_cfg.name!r} ({model_cfg.backend}) ranks documents itself: keep vectors=float32")
+        layer = CompressEncoder(inner, encode_cfg.vectors)
+        if encode_cfg.vectors in CALIBRATED:  # retrieval calibrates on the corpus before any query
+            stack.search = lambda adapter, instruction: CalibratedSearch(adapter, layer, instruction)
+        return layer
+
     return [
         lambda inner: DedupEncoder(inner, counters) if encode_cfg.dedup else None,
         lambda inner: None if shard_job or cache_dir is None else ShardMerge(inner, cache, model_cfg, Path(cache_dir),
@@ -171,6 +187,7 @@ def _layers(model_cfg, encode_cfg, cache_dir, hooks, stack: EncoderStack) -> lis
         lambda inner: None if cache is None else CachedEncoder(inner, cache, model_identity(model_cfg),
                                                                commit_s=encode_cfg.cache_commit_s),
         lambda inner: shard_store(inner) if shard_job else None,
+        compress,
         lambda inner: ProgressEncoder(inner, hooks, counters) if hasattr(hooks, "on_encode_progress") else None,
         lambda inner: chunking(inner) if encode_cfg.long_docs == "chunk" else None,
     ]
