@@ -90,7 +90,7 @@ class Cell(_Strict):
     profile: dict[str, Any] | None = Field(None, description="The result file's evalkit.profile block (latency, throughput, memory), when profiled.")
     result_file: str | None = None
     failure_file: str | None = None
-    stage: str | None = Field(None, description="Where a failed run stopped: config | prepare | model_load | task.")
+    stage: str | None = Field(None, description="Where a failed run stopped: config | prepare | model_load | probe | task.")
 
 
 class Speed(_Strict):
