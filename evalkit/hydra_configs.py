@@ -42,7 +42,7 @@ def generated_files() -> dict[str, str]:
     """conf/-relative path -> content of every config file generated from the schema and index."""
     import yaml
 
-    from evalkit.schema import MODEL_CONFIGS, EncodeConfig, TaskConfig
+    from evalkit.schema import MODEL_CONFIGS, EncodeConfig, RerankConfig, TaskConfig
     from evalkit.tasks.index import KINDS
     from evalkit.tasks.spec import builtin_task_names
 
@@ -54,6 +54,7 @@ def generated_files() -> dict[str, str]:
     kinds = {kind: schema_node(module.Settings) for kind, module in KINDS.items()}  # task.perf.…
     files["task/_schema.yaml"] = dump(schema_node(TaskConfig) | kinds, "evalkit/schema/tasks.py (TaskConfig)")
     files["encode/_schema.yaml"] = dump(schema_node(EncodeConfig), "evalkit/schema/encode.py (EncodeConfig)")
+    files["rerank/_schema.yaml"] = dump(schema_node(RerankConfig), "evalkit/rerank/config.py (RerankConfig)")
     for name in builtin_task_names():
         files[f"task/{name}.yaml"] = dump({"defaults": ["_schema"], "names": [name]}, f"tasks/{name}.yaml")
     return files

@@ -3,7 +3,7 @@ entry point and by the Hydra callbacks (sweep manifests, reports), which run in 
 
 from __future__ import annotations
 
-ENTRY_KEYS = ("callbacks", "verbose", "experiment", "hydra")  # the entry point's keys, not the runner's
+ENTRY_KEYS = ("callbacks", "verbose", "experiment", "leaderboard", "hydra")  # the entry point's keys, not the runner's
 
 
 def job_from_config(cfg):

@@ -112,6 +112,10 @@ class _Run:
 
         try:
             stack = make_stack(self.job, self.hooks, loaded)
+            if self.job.rerank is not None:  # the second stage, whatever made the first: loads on first use
+                from evalkit.rerank import Reranker
+
+                stack.rerank = Reranker(self.job.rerank, self.hooks)
         except Exception as exc:
             self.fail([t.info() for t in todo], exc, _stage(exc, "model_load"))
             raise _load_error(self.job, exc) from exc

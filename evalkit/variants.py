@@ -27,6 +27,7 @@ from evalkit.fields import scoring_dump
 from evalkit.schema.models import MODEL_CONFIGS, validate_model_config
 
 SEP = " · "
+RERANK_SEP = " » "  # first stage » reranker@top_k
 MAX_SLUG = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+,\-]")
 
@@ -90,6 +91,19 @@ def _generic_base(model, preset_name: str) -> str:
     return tail or preset_name
 
 
+def rerank_differences(rerank) -> list[tuple[str, Any]]:
+    """A reranker's score-relevant fields that differ from its conf/rerank/<name>.yaml (top_k aside)."""
+    path = conf_dir() / "rerank" / f"{rerank.name}.yaml"
+    preset = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not isinstance(preset, dict):
+        return []
+    try:
+        theirs = scoring_dump(type(rerank)(**{k: v for k, v in preset.items() if k != "defaults"}))
+    except Exception:  # a preset that no longer validates: compare against the raw YAML
+        theirs = preset
+    return [(k, v) for k, v in sorted(scoring_dump(rerank).items()) if k != "top_k" and k in theirs and theirs[k] != v]
+
+
 def variant_of(job: Job, preset: dict[str, Any] | None = None) -> Variant:
     """The variant of ``job``'s model; ``preset`` defaults to conf/model/<model.name>.yaml."""
     model = job.model
@@ -108,6 +122,11 @@ def variant_of(job: Job, preset: dict[str, Any] | None = None) -> Variant:
     diffs += sorted(task.items())
     label = SEP.join([base] + [f"{k}={_short(v)}" for k, v in diffs])
     slug = "+".join([base] + [f"{k}={_short(v)}" for k, v in diffs])
+    if job.rerank is not None:  # "qwen3_0_6b » qwen3_reranker_0_6b@100": the reranked run is its own row
+        stage = [f"{job.rerank.name}@{job.rerank.top_k}"] + [f"{k}={_short(v)}" for k, v in rerank_differences(job.rerank)]
+        diffs.append(("rerank", SEP.join(stage)))
+        label += RERANK_SEP + SEP.join(stage)
+        slug += "+rerank=" + "+".join(stage)
     slug = _UNSAFE.sub("_", slug)
     if len(slug) > MAX_SLUG:
         slug = slug[: MAX_SLUG - 17] + "+" + hashlib.sha256(slug.encode()).hexdigest()[:16]

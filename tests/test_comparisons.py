@@ -55,7 +55,8 @@ def test_each_variant_keeps_its_own_result_and_row(max_length_sweep):
 
 
 def test_truncate_and_chunk_are_two_variants_with_two_rows(tmp_path, data_cache):
-    """The sweep a long-context user runs first: two configs, two files, two rows, mteb loads both."""
+    """The sweep a long-context user runs first: two configs, two files, two rows, mteb loads both;
+    and the BM25 row a sweep of retrieval tasks adds (leaderboard.baseline_bm25), computed once."""
     import mteb
 
     proc = run_cli(["-m", "task=zh_longdoc", "task.limit=1", "task.subsets=[drcd]",
@@ -63,16 +64,17 @@ def test_truncate_and_chunk_are_two_variants_with_two_rows(tmp_path, data_cache)
                     f"paths.cache_dir={data_cache}"], tmp_path, timeout=600)  # built data shared, no vectors
     assert proc.returncode == 0, proc.stderr[-3000:]
     files = sorted((tmp_path / "outputs" / "results").glob("*/*/zh_longdoc.json"))
-    assert [f.parts[-3] for f in files] == ["minilm_l6+limit=1+subsets=drcd",
+    assert [f.parts[-3] for f in files] == ["bm25+limit=1+subsets=drcd", "minilm_l6+limit=1+subsets=drcd",
                                             "minilm_l6+long_docs=chunk+limit=1+subsets=drcd"]
     (sweep,) = (tmp_path / "outputs" / "multirun").iterdir()
     board = json.loads((sweep / "leaderboard.json").read_text())
     rows = {c["model"]: c["main_score"] for c in board["cells"]}
-    assert set(rows) == {"minilm_l6 · limit=1 · subsets=drcd", "minilm_l6 · long_docs=chunk · limit=1 · subsets=drcd"}
+    assert set(rows) == {"minilm_l6 · limit=1 · subsets=drcd", "minilm_l6 · long_docs=chunk · limit=1 · subsets=drcd",
+                         "bm25 · limit=1 · subsets=drcd"}
     for f in files:
         assert rows[json.loads(f.read_text())["evalkit"]["model"]["variant"]] == pytest.approx(
             json.loads(f.read_text())["evalkit"]["main_score"], abs=1e-6)
-    chunked = json.loads(files[1].read_text())["evalkit"]["encode"]
+    chunked = json.loads(files[2].read_text())["evalkit"]["encode"]
     assert chunked["long_docs"] == "chunk" and chunked["chunks"] > chunked["texts_chunked"] > 0
     loaded = mteb.ResultCache(cache_path=tmp_path / "outputs").load_results(include_remote=False)
     assert sorted(m.model_name for m in loaded.model_results) == [f.parts[-3] for f in files]

@@ -39,7 +39,7 @@ def test_generated_config_files_are_current():
         assert (CONF_DIR / rel).read_text(encoding="utf-8") == text, rel
 
 
-@pytest.mark.parametrize("group", ["model", "task", "encode", "callbacks", "paths"])
+@pytest.mark.parametrize("group", ["model", "task", "encode", "callbacks", "paths", "rerank"])
 def test_every_config_of_every_group_composes_and_validates(group):
     options = group_options(group)
     assert options

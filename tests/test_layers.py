@@ -19,7 +19,7 @@ ENTRY_POINTS = {"evalkit.__main__", "evalkit.hydra_job", "evalkit.hydra_configs"
 LAYERS = [
     ("errors", ["evalkit.errors"]),
     ("tools", ["evalkit", "evalkit.resources", "evalkit.version", "evalkit.console", "evalkit.fields",
-               "evalkit.profiling"]),
+               "evalkit.profiling", "evalkit.lexical"]),
     ("stats", ["evalkit.stats"]),
     ("results", ["evalkit.results"]),
     # the encoders' own floors: protocol and shared machinery, backends, the pool, the layers, the builder
@@ -28,6 +28,7 @@ LAYERS = [
     ("encoders.parallel", ["evalkit.encoders.parallel"]),
     ("encoders.layers", ["evalkit.encoders.layers"]),
     ("encoders.stack", ["evalkit.encoders.stack"]),
+    ("rerank", ["evalkit.rerank"]),  # the second stage: its config is part of the Job
     ("schema", ["evalkit.schema"]),  # the Job: model configs come from the backends
     ("variants", ["evalkit.variants"]),
     ("data", ["evalkit.data"]),

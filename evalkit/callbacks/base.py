@@ -60,6 +60,9 @@ class Callback:
     def on_encode_progress(self, progress: EncodeProgress) -> None:
         """Texts done of one encode call (cache hits included), as batches stream up."""
 
+    def on_stage(self, name: str, seconds: float, items: int) -> None:
+        """A stage beside encoding finished a step (``rerank``: ``items`` pairs scored; ``rerank_load``)."""
+
     def task_figures(self, job: JobInfo, task: Task) -> dict[str, Any]:
         return {}
 
@@ -93,6 +96,10 @@ class CallbackList(Callback):
     def on_encode_progress(self, progress):
         for cb in self.callbacks:
             cb.on_encode_progress(progress)
+
+    def on_stage(self, name, seconds, items):
+        for cb in self.callbacks:
+            cb.on_stage(name, seconds, items)
 
     def task_figures(self, job, task):
         out: dict[str, Any] = {}

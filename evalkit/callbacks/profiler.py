@@ -98,6 +98,7 @@ class Profiler(Callback):
         self.tracker: PeakTracker = tracker(rss_method)
         self._lock = threading.Lock()
         self._reports: list[tuple[float, BatchReport]] = []
+        self._stages: dict[str, dict] = {}  # rerank seconds / pairs of the task (on_stage)
         self._in_task = False
         self._scope = None
         self._task_t0 = 0.0
@@ -120,7 +121,7 @@ class Profiler(Callback):
 
     def on_task_start(self, job: JobInfo, task) -> None:
         with self._lock:
-            self._reports = []
+            self._reports, self._stages = [], {}
             self._in_task = True
         device = None if self._remote_backend or job.model_meta is None else job.model_meta.device
         self._scope = self.tracker.open(cuda_device_of(device))
@@ -132,11 +133,20 @@ class Profiler(Callback):
             if self._in_task:
                 self._reports.append((end, report))
 
+    def on_stage(self, name: str, seconds: float, items: int) -> None:
+        with self._lock:
+            if self._in_task:
+                stage = self._stages.setdefault(name, {"seconds": 0.0, "items": 0, "calls": 0})
+                stage["seconds"] += seconds
+                stage["items"] += items
+                stage["calls"] += 1
+
     def task_figures(self, job: JobInfo, task) -> dict:
         task_s = time.perf_counter() - self._task_t0
         with self._lock:
             self._in_task = False
             reports = list(self._reports)
+            stages = {k: v | {"seconds": round(v["seconds"], 4)} for k, v in self._stages.items()}
         memory = self.tracker.close(self._scope) if self._scope is not None else {}
         self._scope = None
         figures = summarize_batches(reports)
@@ -146,7 +156,10 @@ class Profiler(Callback):
             "data_load_seconds": _round(getattr(task, "data_load_seconds", None)),
             "task_seconds": round(task_s, 4),
             **figures,
-            "scoring_seconds": round(max(0.0, task_s - figures["encode_seconds"]["total"]), 4),
+            # mteb's evaluators and data handling: what neither encoding nor a stage (reranking) took
+            "scoring_seconds": round(max(0.0, task_s - figures["encode_seconds"]["total"]
+                                         - sum(v["seconds"] for v in stages.values())), 4),
+            "stages": stages or None,
             "rss_peak_mb": memory.get("rss_peak_mb"),
             "rss_start_mb": memory.get("rss_start_mb"),
             "rss_method": self.tracker.rss_note,

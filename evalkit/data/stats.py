@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 
+from evalkit import lexical
 from evalkit.data import beir
 
 LONG_THRESHOLDS = (512, 8192, 32768)
@@ -66,49 +66,17 @@ def length_stats(texts: list[str], tokenizers: dict[str, Path], *, long_counts: 
 
 
 # ---- lexical baseline -------------------------------------------------------------------
-
-TOKEN = re.compile(r"[A-Za-z0-9_]+|[\u3400-\u9fff\uf900-\ufaff]")
+# BM25 over evalkit.lexical's tokens: the same tokens and the same bm25s index as `model=bm25`.
 
 
 def lexical_tokens(text: str, *, latin_only: bool = False) -> list[str]:
-    """Latin words (lower-cased) and CJK characters as unigrams plus bigrams; ``latin_only`` keeps
-    only the Latin words: the tokens a Chinese sentence shares with its English source."""
-    toks = [t.lower() for t in TOKEN.findall(text)]
-    if latin_only:
-        return [t for t in toks if t.isascii()]
-    cjk = [t for t in toks if not t.isascii()]
-    return toks + [a + b for a, b in zip(cjk, cjk[1:])]
+    return lexical.tokens(text, latin_only=latin_only)
 
 
-def bm25_scores(queries: list[list[str]], docs: list[list[str]], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
-    """Dense (n_queries, n_docs) BM25 scores (Okapi, Lucene idf)."""
-    from scipy.sparse import csr_matrix
-
-    vocab: dict[str, int] = {}
-    rows, cols, vals = [], [], []
-    for i, doc in enumerate(docs):
-        counts: dict[int, int] = {}
-        for t in doc:
-            j = vocab.setdefault(t, len(vocab))
-            counts[j] = counts.get(j, 0) + 1
-        rows += [i] * len(counts)
-        cols += list(counts)
-        vals += list(counts.values())
-    tf = csr_matrix((np.asarray(vals, dtype=np.float64), (rows, cols)), shape=(len(docs), max(len(vocab), 1)))
-    lengths = np.asarray(tf.sum(axis=1)).ravel()
-    avg = lengths.mean() if len(lengths) else 1.0
-    df = np.bincount(tf.indices, minlength=tf.shape[1])
-    idf = np.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
-    tf = tf.tocoo()
-    norm = k1 * (1 - b + b * lengths[tf.row] / avg)
-    weights = csr_matrix((tf.data * (k1 + 1) / (tf.data + norm) * idf[tf.col], (tf.row, tf.col)), shape=tf.shape)
-    q_rows, q_cols = [], []
-    for i, q in enumerate(queries):
-        ids = {vocab[t] for t in q if t in vocab}
-        q_rows += [i] * len(ids)
-        q_cols += list(ids)
-    qm = csr_matrix((np.ones(len(q_rows)), (q_rows, q_cols)), shape=(len(queries), tf.shape[1]))
-    return (qm @ weights.T).toarray()
+def bm25_scores(queries: list[list[str]], docs: list[list[str]]) -> np.ndarray:
+    """Dense (n_queries, n_docs) BM25 scores (bm25s, Lucene's variant, k1 1.2, b 0.75)."""
+    index = lexical.BM25Index(docs)
+    return np.stack([index.scores(q) for q in queries]) if queries else np.zeros((0, len(docs)), np.float32)
 
 
 def ndcg_at_10(scores: np.ndarray, relevant: list[set[int]]) -> float:
@@ -129,17 +97,17 @@ def ndcg_at_k(scores: np.ndarray, relevant: list[set[int]], k: int) -> float:
 def retrieval_baseline(folder: Path) -> dict:
     data = beir.read_retrieval(folder)
     doc_ids = list(data.corpus)
-    index = {d: i for i, d in enumerate(doc_ids)}
-    docs = [lexical_tokens(f"{t} {x}") for t, x in data.corpus.values()]
+    position = {d: i for i, d in enumerate(doc_ids)}
+    index = lexical.BM25Index([lexical_tokens(f"{t} {x}") for t, x in data.corpus.values()])
     qids = list(data.queries)
-    relevant = [{index[d] for d, s in data.qrels[q].items() if s > 0} for q in qids]
-    at10, at1 = [], []
-    for i in range(0, len(qids), 2000):  # bounded memory for many queries
-        chunk = qids[i : i + 2000]
-        s = bm25_scores([lexical_tokens(data.queries[q]) for q in chunk], docs)
-        at10.append(ndcg_at_10(s, relevant[i : i + 2000]) * len(chunk))
-        at1.append(ndcg_at_k(s, relevant[i : i + 2000], 1) * len(chunk))  # = accuracy@1
-    return {"bm25_ndcg_at_10": round(sum(at10) / len(qids), 5), "bm25_ndcg_at_1": round(sum(at1) / len(qids), 5)}
+    relevant = [{position[d] for d, s in data.qrels[q].items() if s > 0} for q in qids]
+    at10 = at1 = 0.0
+    for i in range(0, len(qids), 500):  # bounded memory: 500 queries x all documents at a time
+        chunk = qids[i : i + 500]
+        s = np.stack([index.scores(lexical_tokens(data.queries[q])) for q in chunk])
+        at10 += ndcg_at_10(s, relevant[i : i + 500]) * len(chunk)
+        at1 += ndcg_at_k(s, relevant[i : i + 500], 1) * len(chunk)  # = accuracy@1
+    return {"bm25_ndcg_at_10": round(at10 / len(qids), 5), "bm25_ndcg_at_1": round(at1 / len(qids), 5)}
 
 
 def pairs_baseline(path: Path) -> dict:

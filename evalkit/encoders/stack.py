@@ -62,6 +62,7 @@ class EncoderStack:
     # ``search(mteb_adapter, instruction)`` -> an mteb search model; None: plain dense search.
     search: Callable[[Any, str | None], Any] | None = None
     sink: ResultSink | None = None  # where task outputs go instead of the result store (a shard job: its manifest)
+    rerank: Any = None  # the job's reranking stage (evalkit.rerank.Reranker), when rerank= is set
     probe: ProbeCheck | None = None  # the model's known-answer probe; None: a stack without one (a test's)
 
     def model(self):
@@ -96,6 +97,8 @@ class EncoderStack:
 
     def close(self) -> None:
         self.encoder.close()
+        if self.rerank is not None:
+            self.rerank.close()
 
 
 def cache_path(encode_cfg, cache_dir: Path | None) -> Path:
@@ -129,6 +132,7 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
     if not lazy or encode_cfg.long_docs == "chunk":
         backend.load()
     stack = EncoderStack(encoder=backend, backend=backend, counters=counters, probe=probe)
+    _backend_search(stack, model_cfg, encode_cfg)
     for make in _layers(model_cfg, encode_cfg, cache_dir, hooks, stack):  # innermost first
         layer = make(stack.encoder)
         if layer is not None:
@@ -137,6 +141,17 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
     # the probe reads and stores its vectors under the cache's model identity, never another's
     probe.cache = next((layer for layer in stack.layers if isinstance(layer, CachedEncoder)), None)
     return stack
+
+
+def _backend_search(stack: EncoderStack, model_cfg, encode_cfg) -> None:
+    """A backend that ranks documents itself (``search_model``: BM25) is every retrieval task's search."""
+    search_model = getattr(backend_module(model_cfg.backend), "search_model", None)
+    if search_model is None:
+        return
+    if encode_cfg.long_docs == "chunk":
+        raise ConfigError(f"model {model_cfg.name!r} ({model_cfg.backend}) scores whole documents: "
+                          "encode.long_docs=chunk does not apply to it; use encode.long_docs=truncate")
+    stack.search = lambda adapter, instruction: search_model(stack.model(), adapter, instruction)
 
 
 def _layers(model_cfg, encode_cfg, cache_dir, hooks, stack: EncoderStack) -> list[Callable[[Any], Any]]:

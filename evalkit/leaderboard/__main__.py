@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--baseline", default=None,
                    help="compare every model with this one (a model id of the board, or a config name that names "
                         "exactly one row); default: every pair of models")
+    p.add_argument("--zero-shot-only", action="store_true",
+                   help="leave cells out of the means where the model declares training on the task's data "
+                        "(mteb's model registry; marked ‡); unknown training data (?) stays in")
     p.add_argument("--quiet", action="store_true", help="do not print the Markdown table")
     p.add_argument("--print-schema", action="store_true", help="print the JSON Schema of leaderboard.json and exit")
     return p.parse_args(argv)
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     try:
-        lb = build_leaderboard(args.folders, baseline=args.baseline)
+        lb = build_leaderboard(args.folders, baseline=args.baseline, zero_shot_only=args.zero_shot_only)
         written = write_outputs(lb, args.out, formats=formats, mteb_dir=args.mteb_dir)
     except (FileNotFoundError, LookupError, ValueError, EvalkitError) as exc:
         print(f"evalkit.leaderboard: {exc}", file=sys.stderr)

@@ -28,14 +28,17 @@ from evalkit.leaderboard.schema import (
     SubsetScore,
     TaskEntry,
 )
+from evalkit.leaderboard.zero_shot import zero_shot
 
 log = logging.getLogger("evalkit.leaderboard")
 
 SCORE_TOLERANCE = 1e-5  # file scores are rounded to 6 digits by mteb; the evalkit block is not
 
 
-def build_leaderboard(sources: list[Path | str], *, baseline: str | None = None) -> Leaderboard:
-    """Read results folders and/or sweep folders (any mix, any depth) into a leaderboard."""
+def build_leaderboard(sources: list[Path | str], *, baseline: str | None = None,
+                      zero_shot_only: bool = False) -> Leaderboard:
+    """Read results folders and/or sweep folders (any mix, any depth) into a leaderboard;
+    ``zero_shot_only``: means leave out the cells of tasks a model was trained on."""
     sources = [Path(s) for s in sources]
     for src in sources:
         if not src.exists():
@@ -47,10 +50,10 @@ def build_leaderboard(sources: list[Path | str], *, baseline: str | None = None)
             + ", ".join(str(s) for s in sources)
             + " (results live in <results_dir>/<model variant>/<revision>/<Task>.json)"
         )
-    return _assemble(found, sources, baseline)
+    return _assemble(found, sources, baseline, zero_shot_only)
 
 
-def _assemble(found: Scan, sources: list[Path], baseline: str | None) -> Leaderboard:
+def _assemble(found: Scan, sources: list[Path], baseline: str | None, zero_shot_only: bool = False) -> Leaderboard:
     warnings = list(found.warnings)
     cells = {key: _cell(key, pair, warnings) for key, pair in found.pairs.items()}
     task_names = sorted({t for _, t in cells})
@@ -62,7 +65,7 @@ def _assemble(found: Scan, sources: list[Path], baseline: str | None) -> Leaderb
                                      error="not run: no result file or failure record for this pair")
     tasks = [_task_entry(t, found, cells, warnings) for t in task_names]
     _rank_cells(cells, task_names)
-    summary = [_summary(m, tasks, cells, found.perf.get(m)) for m in rows]
+    summary = [_summary(m, tasks, cells, found.perf.get(m), zero_shot_only) for m in rows]
     _rank_models(summary)
     order = sorted(summary, key=lambda s: (s.rank is None, s.rank or 0, -(s.mean_available or -1e9), s.model))
     models = [_model_entry(s.model, found, cells) for s in order]
@@ -73,7 +76,7 @@ def _assemble(found: Scan, sources: list[Path], baseline: str | None) -> Leaderb
     return Leaderboard(
         provenance=_provenance(ordered_cells, found, sources),
         models=models, tasks=tasks, cells=ordered_cells, summary=order, comparisons=comparisons,
-        baseline=baseline, warnings=warnings,
+        baseline=baseline, warnings=warnings, zero_shot_only=zero_shot_only,
     )
 
 
@@ -96,12 +99,14 @@ def _cell(key: tuple[str, str], pair: Pair, warnings: list[str]) -> Cell:
                    for sp, sub, langs, sc in record.subset_scores()]
         extra = block.extra or {}
         buckets = (extra.get("by_length") or {}).get("buckets")
+        trained_on = zero_shot(record)
         return Cell(
             model=model, task=task, status="ok", main_score=score, error=None, rank=None, subsets=subsets,
             config_hash=block.config_hash, fingerprint=block.task.fingerprint, date=block.date,
             device=_device(block), evaluation_seconds=block.wall_seconds.get("task"), profile=block.profile,
             result_file=str(pair.result_file), effective_length=(extra.get("effective_length") or {}).get("tokens"),
             by_length=[LengthBucket(**b) for b in buckets] if buckets else None,
+            zero_shot=trained_on[0], training_overlap=trained_on[1],
         )
     if pair.failure is not None:
         f = pair.failure
@@ -177,9 +182,10 @@ def _scored_tasks(tasks: list[TaskEntry], cells: dict) -> list[TaskEntry]:
     return [t for t in tasks if not speed_only(t.name)]
 
 
-def _summary(model: str, tasks: list[TaskEntry], cells: dict, perf) -> ModelSummary:
+def _summary(model: str, tasks: list[TaskEntry], cells: dict, perf, zero_shot_only: bool = False) -> ModelSummary:
     row = {t.name: cells[(model, t.name)] for t in tasks}
-    scored = _scored_tasks(tasks, cells)
+    excluded = [t.name for t in tasks if zero_shot_only and row[t.name].zero_shot is False]
+    scored = [t for t in _scored_tasks(tasks, cells) if t.name not in excluded]
     ok = {t.name: row[t.name].main_score for t in scored if row[t.name].status == "ok" and row[t.name].main_score is not None}
 
     def group_mean(names: list[str]) -> float | None:
@@ -202,7 +208,7 @@ def _summary(model: str, tasks: list[TaskEntry], cells: dict, perf) -> ModelSumm
         mean_available=float(mean(ok.values())) if ok else None,
         by_type={k: group_mean(v) for k, v in sorted(by_type.items())},
         by_language={k: group_mean(v) for k, v in sorted(by_lang.items())},
-        rank=None,
+        rank=None, excluded=excluded,
         speed=_speed([c for c in row.values() if c.status == "ok"], perf),
     )
 

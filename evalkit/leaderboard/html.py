@@ -13,7 +13,7 @@ import html
 from evalkit.leaderboard.compare import half_width, significance_marker
 from evalkit.leaderboard.html_sections import STYLE as SECTION_STYLE
 from evalkit.leaderboard.html_sections import by_length_section, significance_matrices
-from evalkit.leaderboard.markdown import LEGEND, baseline_comparisons, fmt_score, fmt_speed
+from evalkit.leaderboard.markdown import LEGEND, ZERO_SHOT_MARK, baseline_comparisons, fmt_score, fmt_speed
 from evalkit.leaderboard.schema import Cell, Leaderboard
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
@@ -108,8 +108,12 @@ def _score_td(cell: Cell, best: float | None, reasons: list[str], comp=None) -> 
         hw = half_width(cell)
         if hw is not None:
             tip = f"95% CI [{fmt_score(cell.ci_low)}, {fmt_score(cell.ci_high)}]; " + tip
+        if cell.zero_shot is not True:  # ‡ trained on the task's data / ? training data unknown
+            tip = (f"not zero-shot: trained on {', '.join(cell.training_overlap)}; " if cell.zero_shot is False
+                   else "training data unknown; ") + tip
         text = fmt_score(cell.main_score) + (f" <small>±{100 * hw:.2f}</small>" if hw is not None else "")
-        return f'<td{cls} data-sort="{cell.main_score!r}" title="{e(tip)}">{text}{e(significance_marker(comp))}</td>'
+        mark = significance_marker(comp) + ZERO_SHOT_MARK.get(cell.zero_shot, "")
+        return f'<td{cls} data-sort="{cell.main_score!r}" title="{e(tip)}">{text}{e(mark)}</td>'
     reasons.append(f"{cell.model} on {cell.task}: {cell.error}")
     return (f'<td class="{cell.status}" data-sort="" title="{e(cell.error)}">{cell.status.upper()} '
             f'<sup>[{len(reasons)}]</sup></td>')

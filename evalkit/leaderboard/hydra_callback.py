@@ -51,6 +51,20 @@ class LeaderboardCallback(Callback):
         if self.enabled and is_multirun():
             status = getattr(getattr(job_return, "status", None), "name", "COMPLETED").lower()
             self._safely(self._write_manifest, config, status)
+            if status == "completed" and OmegaConf.select(config, "leaderboard.baseline_bm25", default=False):
+                self._safely(self._bm25_baseline, config)
+
+    def _bm25_baseline(self, config: DictConfig) -> None:
+        """leaderboard.baseline_bm25: BM25 on this job's retrieval tasks, a row of the sweep's board."""
+        from hydra.core.hydra_config import HydraConfig
+
+        from evalkit.hydra_job import job_from_config
+        from evalkit.leaderboard.baseline import run_baseline
+        from evalkit.runner import resolved
+
+        written = run_baseline(resolved(job_from_config(config)), Path(HydraConfig.get().runtime.output_dir))
+        if written is not None:
+            log.info("BM25 baseline: %s", written)
 
     # -- in the launching process -----------------------------------------------------------
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

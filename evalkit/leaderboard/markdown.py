@@ -24,9 +24,26 @@ def cell_text(cell: Cell, notes: list[str], comp: Comparison | None = None) -> s
         if cell.main_score is None:
             return "ok"
         hw = half_width(cell)
-        return fmt_score(cell.main_score) + (f" ±{100 * hw:.2f}" if hw is not None else "") + significance_marker(comp)
+        return (fmt_score(cell.main_score) + (f" ±{100 * hw:.2f}" if hw is not None else "") + significance_marker(comp)
+                + ZERO_SHOT_MARK.get(cell.zero_shot, ""))
     notes.append(f"{cell.model} on {cell.task}: {cell.error}")
     return f"{cell.status.upper()} [{len(notes)}]"
+
+
+# not zero-shot / training data unknown (a zero-shot cell has no mark)
+ZERO_SHOT_MARK = {False: " ‡", None: " ?"}  # † is taken: significantly worse
+
+
+def zero_shot_lines(lb: Leaderboard) -> list[str]:
+    """The legend of the marks, and which training datasets overlap which task."""
+    flagged = [c for c in lb.cells if c.status == "ok" and c.zero_shot is not True]
+    if not flagged:
+        return []
+    lines = ["", "‡ not zero-shot: the model's declared training data (mteb's model registry) includes the task's "
+             "data; ? training data unknown (the model is not in mteb's registry or declares none)."
+             + (" Means leave ‡ cells out (--zero-shot-only)." if lb.zero_shot_only else "")]
+    lines += [f"- {c.model} on {c.task}: trained on {', '.join(c.training_overlap)}" for c in flagged if c.zero_shot is False]
+    return lines
 
 
 def baseline_comparisons(lb: Leaderboard) -> dict[tuple[str, str], Comparison]:
@@ -108,6 +125,7 @@ def to_markdown(lb: Leaderboard) -> str:
     if notes:
         lines += ["", "**No score:**", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)]
 
+    lines += zero_shot_lines(lb)
     lines += comparison_lines(lb)
     lines += length_lines(lb)
     lines += _detail_lines(lb)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 SCHEMA_FILE = Path(__file__).with_name("leaderboard.schema.json")
 
 CellStatus = Literal["ok", "failed", "missing"]
@@ -91,6 +91,8 @@ class Cell(_Strict):
     result_file: str | None = None
     failure_file: str | None = None
     stage: str | None = Field(None, description="Where a failed run stopped: config | prepare | model_load | probe | task.")
+    zero_shot: bool | None = Field(None, description="False: the model's (or its reranker's) declared training data (mteb's ModelMeta) includes this task's data; null: training data unknown (not in mteb's registry or not declared); true: neither.")
+    training_overlap: list[str] = Field(default_factory=list, description="The declared training datasets that are this task's data.")
 
 
 class Speed(_Strict):
@@ -111,6 +113,7 @@ class ModelSummary(_Strict):
     by_type: dict[str, float | None] = Field(description="Mean per task type; null where a task of that type is not ok.")
     by_language: dict[str, float | None] = Field(description="Mean per language over the tasks covering it; null where one is not ok.")
     rank: int | None = Field(description="Rank by mean among complete models (1 = best).")
+    excluded: list[str] = Field(default_factory=list, description="Tasks left out of this model's means (--zero-shot-only: trained on their data).")
     speed: Speed
 
 
@@ -142,7 +145,7 @@ class Comparison(_Strict):
 
 
 class Leaderboard(_Strict):
-    schema_version: Literal["2.0"] = SCHEMA_VERSION
+    schema_version: Literal["2.1"] = SCHEMA_VERSION
     kind: Literal["evalkit-leaderboard"] = "evalkit-leaderboard"
     provenance: Provenance
     models: list[ModelEntry] = Field(description="Rows, best rank first.")
@@ -151,6 +154,7 @@ class Leaderboard(_Strict):
     summary: list[ModelSummary] = Field(description="Per model: means overall / per type / per language, rank, speed.")
     comparisons: list[Comparison] = Field(default_factory=list, description="Paired comparisons per task: every pair of models, or every model against the baseline.")
     baseline: str | None = Field(None, description="The model every other is compared with (--baseline), if chosen.")
+    zero_shot_only: bool = Field(False, description="Means leave out cells that are not zero-shot (zero_shot false).")
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -1,4 +1,4 @@
-"""One validated config for a job: ``model | task | encode | paths`` (+ ``overwrite``).
+"""One validated config for a job: ``model | task | encode | rerank | paths`` (+ ``overwrite``).
 
 Torch-free and Hydra-free: ``job_config(dict)`` validates a plain dict (what Hydra composes,
 or what a program writes by hand) and :class:`Job` is what ``evalkit.runner.run`` takes.
@@ -16,16 +16,18 @@ from evalkit.encoders.base import TaskTexts
 from evalkit.errors import ConfigError
 from evalkit.schema.encode import EncodeConfig
 from evalkit.fields import format_validation_error, scoring_dump, stable_hash
+from evalkit.rerank.config import RerankConfig
 from evalkit.schema.models import MODEL_CONFIGS, ModelConfig, validate_model_config
 from evalkit.schema.tasks import PathsConfig, TaskConfig
 
 __all__ = [
-    "EncodeConfig", "Job", "MODEL_CONFIGS", "ModelConfig", "PathsConfig", "TaskConfig",
+    "EncodeConfig", "Job", "MODEL_CONFIGS", "ModelConfig", "PathsConfig", "RerankConfig", "TaskConfig",
     "TOP_LEVEL_KEYS", "job_config", "validate_model_config",
 ]
 
-# Keys of conf/config.yaml; `callbacks` and `verbose` are the entry point's, not the runner's.
-TOP_LEVEL_KEYS = {"model", "task", "encode", "paths", "overwrite", "callbacks", "verbose", "experiment"}
+# Keys of conf/config.yaml; `callbacks`, `verbose` and `leaderboard` are the entry point's, not the runner's.
+TOP_LEVEL_KEYS = {"model", "task", "encode", "rerank", "paths", "overwrite", "callbacks", "verbose", "experiment",
+                  "leaderboard"}
 
 
 class Job(BaseModel):
@@ -36,16 +38,20 @@ class Job(BaseModel):
     model: ModelConfig
     task: TaskConfig
     encode: EncodeConfig = Field(default_factory=EncodeConfig)
+    rerank: RerankConfig | None = None  # a second stage reordering retrieval's top_k (rerank=<name>)
     paths: PathsConfig = Field(default_factory=PathsConfig.from_env)
     overwrite: bool = False  # recompute even when a complete result exists
 
     def scoring_config(self) -> dict[str, Any]:
         """What can change a score: model, task settings, encode settings (defaults left out)."""
-        return {
+        out = {
             "model": scoring_dump(self.model),
             "task": scoring_dump(self.task, drop_defaults=True) | {"names": None},
             "encode": scoring_dump(self.encode, drop_defaults=True),
         }
+        if self.rerank is not None:  # absent without a reranker: older hashes stay as they were
+            out["rerank"] = scoring_dump(self.rerank)
+        return out
 
     def texts_of(self, task) -> TaskTexts:
         """Which texts ``task`` sends the encoder under this job: its data and every setting that
@@ -80,6 +86,7 @@ def job_config(raw: dict[str, Any]) -> Job:
         model=validate_model_config(raw.get("model") or {}),
         task=_section(raw, "task", TaskConfig),
         encode=_section(raw, "encode", EncodeConfig),
+        rerank=_section(raw, "rerank", RerankConfig) if raw.get("rerank") else None,
         paths=_section(raw, "paths", PathsConfig),
         overwrite=bool(raw.get("overwrite", False)),
     )

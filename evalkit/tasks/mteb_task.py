@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from evalkit.results.items import TaskItems
@@ -40,16 +42,35 @@ class MtebTask(Task):
         model = adapter
         if self.type == "Retrieval" and ctx.stack.search is not None:  # e.g. documents score as their best window
             model = ctx.stack.search(adapter, self.instruction)
+        rerank = getattr(ctx.stack, "rerank", None)
+        if rerank is not None and self.type != "Retrieval":
+            raise ValueError(f"a reranker reorders retrieved documents: {self.name} is a {self.type} task; "
+                             "run it without rerank=")
         pred_dir = ctx.work_dir / "predictions"
         result = mteb.evaluate(model, self.mteb_task, cache=None, prediction_folder=pred_dir,
                                show_progress_bar=False, raise_error=True)
-        task_result = result.task_results[0]
+        task_result, extra = result.task_results[0], dict(self.extra)
+        if rerank is not None:  # the first stage's ranking, reordered: what this variant is scored on
+            extra["rerank"] = {**rerank.describe(), "first_stage": first_stage_summary(task_result)}
+            task_result, pred_dir = self._reranked(rerank, pred_dir, ctx.work_dir / "reranked")
         items = self._items(pred_dir / self.mteb_task.prediction_file_name)
         out = TaskOutput(task_result=task_result_json(task_result), main_score=float(task_result.get_score()),
-                         items=items, extra=dict(self.extra))
+                         items=items, extra=extra)
         if self.type == "Retrieval":
             self._length_figures(out, encoder)
         return out
+
+    def _reranked(self, rerank, first_stage: Path, pred_dir: Path):
+        """mteb's reranking path: the task's top_ranked from the first stage's predictions, scored
+        with the reranker's cross-encoder. The task object itself keeps its first-stage form."""
+        import mteb
+
+        task = copy.copy(self.mteb_task)  # convert_to_reranking rewrites its dataset dicts: give it copies
+        task.dataset = {s: {sp: dict(d) for sp, d in splits.items()} for s, splits in self.mteb_task.dataset.items()}
+        task.convert_to_reranking(first_stage, top_k=rerank.top_k)
+        result = mteb.evaluate(rerank.for_task(self.name, self.instruction), task, cache=None,
+                               prediction_folder=pred_dir, show_progress_bar=False, raise_error=True)
+        return result.task_results[0], pred_dir
 
     def _length_figures(self, out: TaskOutput, encoder) -> None:
         """Documents' lengths in the model's own tokens, quality by length, effective length."""
@@ -95,6 +116,13 @@ class MtebTask(Task):
                     return None
                 subsets.append(items)
         return TaskItems(task=self.name, main_metric=self.main_metric, subsets=subsets) if subsets else None
+
+
+def first_stage_summary(task_result) -> dict[str, Any]:
+    """The first stage's score in a reranked result: its main score, overall and per subset."""
+    subsets = {f"{split}/{e.get('hf_subset')}": round(float(e["main_score"]), 6)
+               for split, entries in task_result.scores.items() for e in entries}
+    return {"main_score": round(float(task_result.get_score()), 6), "subsets": subsets}
 
 
 def reference_counter():

@@ -37,6 +37,9 @@ class SubsetSpec(BaseModel):
     description: str = ""
     source: str = ""
     license: str = ""
+    # mteb's names of the public datasets this subset is built from: a model whose declared
+    # training data (mteb's ModelMeta) includes one is not zero-shot on the task
+    mteb_datasets: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -63,6 +66,7 @@ class TaskSpec(BaseModel):
     builder: str | None = None
     data: str | None = None
     subsets: dict[str, SubsetSpec] | None = None
+    mteb_datasets: list[str] = Field(default_factory=list)  # as SubsetSpec's, for a task without subsets
 
     @model_validator(mode="after")
     def _check(self):
@@ -83,7 +87,8 @@ class TaskSpec(BaseModel):
         """Named subsets; a task without 'subsets' has one called 'default' (mteb's name for it)."""
         if self.subsets:
             return dict(self.subsets)
-        return {"default": SubsetSpec(builder=self.builder, data=self.data, source=self.source, license=self.license)}
+        return {"default": SubsetSpec(builder=self.builder, data=self.data, source=self.source, license=self.license,
+                                      mteb_datasets=self.mteb_datasets)}
 
 
 def load_spec(path: Path) -> tuple[TaskSpec, Path]:

@@ -60,7 +60,8 @@ def spec_task(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: st
     task.dataset = {s: {spec.split: data} for s, data in dataset.items()}
     task.data_loaded = True
     return MtebTask(task, fingerprint=fingerprint, source=source, instruction=spec.instruction, skipped_rows=skipped,
-                    limit=limit, subsets=getattr(cfg, "subsets", None), extra={"subset_fingerprints": fingerprints})
+                    limit=limit, subsets=getattr(cfg, "subsets", None), extra={"subset_fingerprints": fingerprints,
+                           "mteb_datasets": sorted({d for s in wanted for d in spec.subset_specs()[s].mteb_datasets})})
 
 
 def _subset_folder(sub: SubsetSpec, base: Path, raw_dir, cache_dir, fetch=None) -> tuple[Path, str]:
