@@ -22,9 +22,9 @@ endif
 # between runs (.gitignore'd; `make clean` leaves it).
 export EVALKIT_TEST_DEB_DIR ?= $(abspath .cache/debs)
 
-.PHONY: install run test bench clean chromium
+.PHONY: install run test bench clean chromium slurm
 
-install: $(VENV)/.installed chromium
+install: $(VENV)/.installed chromium slurm
 
 # Headless Chromium (Debian packages) for the leaderboard HTML test; installed only where
 # /usr/bin/chromium is missing and apt-get is available (as root, or with password-less
@@ -37,6 +37,23 @@ chromium:
 	  $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null \
 	    || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; } \
 	    || echo "note: chromium could not be installed: the leaderboard HTML test will skip"; \
+	fi
+
+# A throw-away single-node SLURM cluster for tests/test_slurm.py (tests/fixtures/slurm_cluster.py
+# starts its own munged, slurmctld and slurmd as root on loopback; nothing is configured system-
+# wide). Debian's packages, installed like chromium above; without them the tests skip.
+SLURM_PACKAGES = slurmctld slurmd slurm-client munge
+slurm:
+	@if ! command -v sbatch >/dev/null 2>&1 || [ ! -x /usr/sbin/slurmd ] || [ ! -x /usr/sbin/munged ]; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "note: no apt-get: install SLURM (slurmctld, slurmd, client, munge) yourself, or the SLURM tests skip"; exit 0; fi; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "note: SLURM missing and no root: the SLURM cluster tests will skip"; exit 0; fi; \
+	  echo "installing $(SLURM_PACKAGES) (SLURM cluster tests)"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SLURM_PACKAGES) >/dev/null \
+	    || { $$SUDO apt-get update -q >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	         apt-get install -y -q --no-install-recommends $(SLURM_PACKAGES) >/dev/null; } \
+	    || echo "note: SLURM could not be installed: the SLURM cluster tests will skip"; \
 	fi
 
 # Torch first and pinned: an unpinned torch (or one pulled in by another package) would be

@@ -81,8 +81,14 @@ def cli() -> None:
         sys.exit(f"evalkit: {exc}")
     import hydra
 
+    from evalkit.resources import add_checkout_plugins
+
+    add_checkout_plugins()
     signal.signal(signal.SIGINT, _first_sigint)
-    hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(main)()
+    try:
+        hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(main)()
+    except KeyboardInterrupt:  # Ctrl-C on a sweep: what was kept (or still runs) was said; no traceback
+        sys.exit(130)
 
 
 def _first_sigint(signum, frame) -> None:

@@ -26,3 +26,16 @@ def conf_dir() -> Path:
 def tasks_dir() -> Path:
     """Built-in task specs (``<name>.yaml``) and their data cards (``<name>.md``)."""
     return _find("tasks")
+
+
+def add_checkout_plugins() -> None:
+    """Let Hydra find ``hydra_plugins/evalkit_slurm`` (``hydra/launcher=slurm``) in a checkout.
+
+    A wheel installs it beside the other Hydra plugins. An editable install maps it through
+    setuptools' import hook, which imports it fine but which Hydra's plugin scan (``pkgutil``)
+    cannot list: the checkout goes at the end of ``sys.path``, as when running from it."""
+    import sys
+
+    root = PACKAGE_DIR.parent
+    if (root / "hydra_plugins" / "evalkit_slurm").is_dir() and str(root) not in sys.path:
+        sys.path.append(str(root))

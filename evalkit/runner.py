@@ -132,11 +132,14 @@ class _Run:
         return records
 
     def stopped(self, exc: BaseException, todo: list[Task], records: list[TaskRecord]) -> None:
-        if isinstance(exc, KeyboardInterrupt):
+        # Ctrl-C, or an exit from a signal handler (submitit's on SLURM preemption or time limit,
+        # before the job is requeued): an interruption, not a failure of the tasks.
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             kept = [r for r in records if r.status in ("ok", "skipped", "encoded")]
-            log.warning("interrupted: %d finished result(s) kept%s; the embedding cache is committed. Rerun the "
-                        "same command to finish the rest.", len(kept),
-                        f" ({', '.join(r.task_name for r in kept)})" if kept else "")
+            log.warning("%s: %d finished result(s) kept%s; the embedding cache is committed. Rerun the "
+                        "same command to finish the rest.",
+                        "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped (exit {exc.code})",
+                        len(kept), f" ({', '.join(r.task_name for r in kept)})" if kept else "")
             return
         finished = {r.task_name for r in records}
         self.fail([t.info() for t in todo if t.name not in finished], exc, _stage(exc, "task"))

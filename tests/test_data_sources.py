@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from evalkit.data import lock, raw, store, verify
+from evalkit.data import lock, store, verify
 from evalkit.data.__main__ import main as data_cli
 from evalkit.data.deb import apt_mirror
 from evalkit.data.pull import FetchSettings, pull

@@ -39,6 +39,8 @@ LAYERS = [
     ("runner", ["evalkit.runner"]),
     ("leaderboard", ["evalkit.leaderboard"]),
     ("reports", ["evalkit.reports"]),
+    # SLURM sweeps: used by the Hydra launcher plugin (hydra_plugins/evalkit_slurm), not by the runner
+    ("slurm", ["evalkit.slurm"]),
 ]
 RANK = {prefix: rank for rank, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes}
 

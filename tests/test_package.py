@@ -36,7 +36,7 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 DIST_NAME = PYPROJECT["project"]["name"]
 VERSION = PYPROJECT["project"]["version"]
 # What the sdist is built from; anything else the build needs must be added here and to the sdist.
-SOURCE_ITEMS = ["pyproject.toml", "README.md", "evalkit", "conf", "tasks"]
+SOURCE_ITEMS = ["pyproject.toml", "README.md", "evalkit", "conf", "tasks", "hydra_plugins"]
 
 
 def repo_files(folder: str, patterns: tuple[str, ...]) -> set[str]:
@@ -55,7 +55,7 @@ def test_every_code_package_is_listed_in_pyproject():
     listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
     found = set(find_packages(str(REPO), include=["evalkit", "evalkit.*"]))
     assert found - listed == set(), f"add to [tool.setuptools] packages in pyproject.toml: {sorted(found - listed)}"
-    assert listed - found == {"evalkit._conf", "evalkit._tasks"}
+    assert listed - found == {"evalkit._conf", "evalkit._tasks", "hydra_plugins.evalkit_slurm"}
     assert "hydra/launcher/local.yaml" in CONF_FILES and "config.yaml" in CONF_FILES
 
 
@@ -122,6 +122,8 @@ def test_wheel_and_sdist_carry_every_conf_and_task_file(installed):
     assert wheel.read("evalkit/data/sources.lock.json") == (REPO / "evalkit/data/sources.lock.json").read_bytes()
     code = {p.relative_to(REPO).as_posix() for p in (REPO / "evalkit").rglob("*.py") if "__pycache__" not in p.parts}
     assert code <= names, sorted(code - names)
+    plugin = {p.relative_to(REPO).as_posix() for p in (REPO / "hydra_plugins").rglob("*.py") if "__pycache__" not in p.parts}
+    assert plugin and plugin <= names and "hydra_plugins/__init__.py" not in names  # a namespace Hydra scans
     assert not any(n.startswith(("tests/", "conf/", "tasks/", "bench/")) for n in names)
 
     top = f"{DIST_NAME.replace('-', '_')}-{VERSION}"
@@ -152,6 +154,13 @@ def test_installed_package_is_imported_from_the_new_venv_and_finds_its_files(ins
     assert out["task_files"] == sorted(TASK_FILES)
     assert out["version"] == out["meta_version"] == VERSION
     assert out["line"] == f"evalkit {VERSION} (distribution {DIST_NAME}, import package evalkit, at {pkg})"
+
+
+def test_installed_hydra_finds_the_slurm_launcher(installed):
+    # Hydra loads launchers only from its plugin namespace: the wheel's hydra_plugins/evalkit_slurm.
+    cmd = [str(installed["venv"] / "bin" / "evalkit"), "hydra/launcher=slurm", "--cfg", "hydra", "-p", "hydra.launcher._target_"]
+    proc = _run(cmd, installed["empty"], installed["env"])
+    assert proc.stdout.strip() == "hydra_plugins.evalkit_slurm.launcher.EvalkitSlurmLauncher"
 
 
 def test_console_script_version_names_the_distribution(installed):

@@ -159,9 +159,11 @@ def test_slurm_launcher_config_exposes_the_cluster_knobs(monkeypatch):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
         launcher = cfg.hydra.launcher
-        assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+        assert launcher._target_ == "hydra_plugins.evalkit_slurm.launcher.EvalkitSlurmLauncher"  # submitit's, checked
         assert launcher.partition == "gpu-a100"  # from the environment
         assert (launcher.gpus_per_node, launcher.timeout_min, launcher.array_parallelism) == (1, 180, 8)
+        # requeued after a time limit or preemption (jobs resume); the queue, not sacct, is watched
+        assert (launcher.max_num_timeout, launcher.poll_s, launcher.check_resources) == (3, 30, True)
         cfg = compose("config", return_hydra_config=True, overrides=[
             "hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.gpus_per_node=2",
             "hydra.launcher.timeout_min=30", "hydra.launcher.array_parallelism=2",

@@ -107,8 +107,7 @@ class ShardStore:
         self.dim: int | None = self.manifest.get("dim")
         for keys, _ in iter_parts(self.dir, vectors=False):
             self.keys.update(bytes(k) for k in keys)
-        self._pending_keys: list[bytes] = []
-        self._pending: list[np.ndarray] = []
+        self._pending: list[tuple[list[bytes], np.ndarray]] = []  # (keys, vectors) not yet in a part
         self._last = time.monotonic()
         self._seq = itertools.count()
 
@@ -117,9 +116,10 @@ class ShardStore:
 
     # -- vectors ---------------------------------------------------------------------------
     def add(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        # Keys and vectors enter the pending list in one step: an exit raised by a signal handler
+        # (SLURM preemption) between two statements must not leave keys without their vectors.
+        self._pending.append((list(keys), np.asarray(vectors, dtype=np.float32)))
         self.keys.update(keys)  # known from now on: a text repeated before the next part is not encoded twice
-        self._pending_keys.extend(keys)
-        self._pending.append(np.asarray(vectors, dtype=np.float32))
         self.dim = int(vectors.shape[1])
         if time.monotonic() - self._last >= self.commit_s:
             self.flush()
@@ -127,10 +127,11 @@ class ShardStore:
     def flush(self) -> None:
         """Write what is pending as one part file (whole or not at all)."""
         self._last = time.monotonic()
-        if not self._pending_keys:
+        pending = list(self._pending)
+        if not pending:
             return
-        keys = np.frombuffer(b"".join(self._pending_keys), dtype=np.uint8).reshape(-1, 32)
-        vectors = np.concatenate(self._pending)
+        keys = np.frombuffer(b"".join(k for ks, _ in pending for k in ks), dtype=np.uint8).reshape(-1, 32)
+        vectors = np.concatenate([v for _, v in pending])
         name = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{next(self._seq):05d}.npz"
 
         def write(tmp: Path) -> None:
@@ -140,7 +141,7 @@ class ShardStore:
                 os.fsync(f.fileno())
 
         write_atomic(self.dir / name, write)
-        self._pending_keys, self._pending = [], []
+        del self._pending[:len(pending)]
 
     # -- the manifest ----------------------------------------------------------------------
     def _save(self) -> None:

@@ -1,0 +1,1 @@
+"""evalkit's SLURM launcher for Hydra (``hydra/launcher=slurm``): see ``launcher.py``."""
