@@ -17,9 +17,10 @@ the tokenizer, so it loads at once). Every BatchReport goes through :class:`Coun
 which counts it once in :class:`EncodeCounters` and passes it on to the callbacks.
 
 What the runner sees is :class:`EncoderStack`: the top encoder, the counters, ``start`` (the
-tasks to come: a scoring run merges shard stores here; a known-answer probe of the model
-would go here too), ``task`` (a task runs: the layers' bookkeeping), ``sink`` (where task
-outputs go when not to the result store) and ``describe()`` (how the vectors were computed).
+tasks to come: a scoring run merges shard stores here, then the model's known-answer probe is
+checked — ``evalkit.encoders.probe``), ``task`` (a task runs: the layers' bookkeeping), ``sink``
+(where task outputs go when not to the result store), ``describe()`` (how the vectors were
+computed) and ``probe.outcome`` (what the results record of the probe).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from evalkit.encoders.layers.progress import ProgressEncoder
 from evalkit.encoders.layers.shard_job import shard_encoder
 from evalkit.encoders.layers.shard_merge import ShardMerge
 from evalkit.encoders.lazy import LazyBackend
+from evalkit.encoders.probe import ProbeCheck
 from evalkit.errors import ConfigError
 from evalkit.results import ResultSink
 from evalkit.results.files import check_writable_folder
@@ -63,15 +65,20 @@ class EncoderStack:
     search: Callable[[Any, str | None], Any] | None = None
     sink: ResultSink | None = None  # where task outputs go instead of the result store (a shard job: its manifest)
     rerank: Any = None  # the job's reranking stage (evalkit.rerank.Reranker), when rerank= is set
+    probe: ProbeCheck | None = None  # the model's known-answer probe; None: a stack without one (a test's)
 
     def model(self):
         """The backend itself, loaded."""
         return self.backend.load()
 
     def start(self, tasks: list[TaskTexts]) -> None:
-        """Before the first task, with every task to come."""
+        """Before the first task, with every task to come; then the known-answer probe."""
         for layer in self.layers:
             layer.start(tasks)
+        if self.probe is None or not self.probe.pending or self.probe.from_cache():
+            return
+        if all(layer.reaches_model for layer in self.layers):
+            self.model()  # loads the model, which is probed before anything else (LazyBackend's check)
 
     @contextmanager
     def task(self, texts: TaskTexts) -> Iterator[None]:
@@ -121,17 +128,20 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
     counting = CountingHooks(counters, hooks)
     build = build_backend or backend_builder(model_cfg, encode_cfg)
     load_view = None if build_backend else getattr(backend_module(model_cfg.backend), "load_view", None)
+    probe = ProbeCheck(model_cfg, quiet=counting.paused)
     backend = LazyBackend(lambda: build(counting, Batching.from_config(encode_cfg)), model_cfg, counting, on_load,
-                          load_view)
+                          load_view, check=probe.on_model)
     if not lazy or encode_cfg.long_docs == "chunk":
         backend.load()
-    stack = EncoderStack(encoder=backend, backend=backend, counters=counters)
+    stack = EncoderStack(encoder=backend, backend=backend, counters=counters, probe=probe)
     _backend_search(stack, model_cfg, encode_cfg)
     for make in _layers(model_cfg, encode_cfg, cache_dir, hooks, stack):  # innermost first
         layer = make(stack.encoder)
         if layer is not None:
             stack.encoder = layer
             stack.layers.insert(0, layer)
+    # the probe reads and stores its vectors under the cache's model identity, never another's
+    probe.cache = next((layer for layer in stack.layers if isinstance(layer, CachedEncoder)), None)
     return stack
 
 
