@@ -7,7 +7,9 @@ measured side by side in this run, at full size. Not part of CI.
 
 Sections: 1 vs mteb.evaluate (first run, rerun from cache), 2 encode vs bare forward,
 3 padding efficiency per task, 4 endpoint concurrency (bench/endpoint.py), 5 kill -9 during
-encoding, 6 prefetch on vs off, 7 data parallel (bench/parallel.py). A section that fails
+encoding, 6 prefetch on vs off, 7 data parallel (bench/parallel.py), 8 MiniLM's runtimes (dynamic
+int8, bfloat16) against torch fp32: throughput (ratio = their texts/s over fp32's) and the
+quality delta on code_search with its paired interval (bench/runtimes.py). A section that fails
 becomes a row saying why; the others still run. Writes the rows as JSON to ``--out``.
 """
 
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Row, load_avg  # noqa: E402
 
-ALL = "1,2,3,4,5,6,7"
+ALL = "1,2,3,4,5,6,7,8"
 
 
 def _format(rows) -> str:
@@ -89,6 +91,7 @@ def main(argv=None) -> int:
     from bench.padding import bench_padding
     from bench.parallel import bench_parallel
     from bench.prefetch import bench_prefetch
+    from bench.runtimes import bench_runtimes
     from bench.vs_mteb import bench_vs_mteb
 
     out = section("1", "evalkit vs mteb.evaluate", bench_vs_mteb, args.limit, data_cache, args.repeats)
@@ -104,6 +107,7 @@ def main(argv=None) -> int:
     rows += section("5", "kill -9 during encoding", bench_crash, data_cache, ref) or []
     rows += section("6", "prefetch on vs off", bench_prefetch, data_cache) or []
     rows += section("7", "data parallel", bench_parallel, data_cache) or []
+    rows += section("8", "runtimes vs torch fp32", bench_runtimes, data_cache, args.limit) or []
     total = time.perf_counter() - t0
     print()
     print(_format(rows))

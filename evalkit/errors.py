@@ -23,6 +23,10 @@ class ModelLoadError(EvalkitError):
     """The model (or its server) could not be loaded: every task of the job fails with it."""
 
 
+class ProbeError(ModelLoadError):
+    """The model loaded but failed its known-answer probe: it is not the model its config names."""
+
+
 def unknown_name(kind: str, name: str, valid: list[str]) -> ConfigError:
     close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""

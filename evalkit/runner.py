@@ -27,7 +27,7 @@ from pathlib import Path
 
 from evalkit.callbacks.base import Callback, CallbackList, JobInfo, TaskRecord
 from evalkit.encoders.stack import EncoderStack, build_stack
-from evalkit.errors import EvalkitError, ModelLoadError
+from evalkit.errors import EvalkitError, ModelLoadError, ProbeError
 from evalkit.results import EvalkitBlock, FailureRecord, ModelBlock, ResultFile, ResultStore, TaskBlock, redact
 from evalkit.schema import Job
 from evalkit.tasks.base import EvalContext, Task, TaskOutput
@@ -116,7 +116,7 @@ class _Run:
 
                 stack.rerank = Reranker(self.job.rerank, self.hooks)
         except Exception as exc:
-            self.fail([t.info() for t in todo], exc, "model_load")
+            self.fail([t.info() for t in todo], exc, _stage(exc, "model_load"))
             raise _load_error(self.job, exc) from exc
         records: list[TaskRecord] = []
         try:
@@ -141,8 +141,7 @@ class _Run:
                         len(kept), f" ({', '.join(r.task_name for r in kept)})" if kept else "")
             return
         finished = {r.task_name for r in records}
-        stage = "model_load" if isinstance(exc, ModelLoadError) else "task"
-        self.fail([t.info() for t in todo if t.name not in finished], exc, stage)
+        self.fail([t.info() for t in todo if t.name not in finished], exc, _stage(exc, "task"))
 
     def model_block(self, meta: dict | None = None) -> ModelBlock:
         return ModelBlock(name=self.variant.name, variant=self.variant.label, variant_id=self.variant.id,
@@ -200,8 +199,16 @@ class _Run:
             versions=versions(), device=meta.device, date=now(),
             wall_seconds={"model_load": info.model_load_seconds, "task": time.perf_counter() - t0},
             profile=figures.get("profile"), encode=encode, computed=stack.describe() or None, extra=out.extra,
+            probe=stack.probe.outcome if stack.probe is not None else None,
         )
         return ResultFile(task_result=out.task_result, evalkit=block)
+
+
+def _stage(exc: BaseException, otherwise: str) -> str:
+    """Where a failure stopped the job, as failure records name it."""
+    if isinstance(exc, ProbeError):
+        return "probe"
+    return "model_load" if isinstance(exc, ModelLoadError) else otherwise
 
 
 def now() -> str:

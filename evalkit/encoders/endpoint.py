@@ -74,10 +74,10 @@ class EndpointEncoder:
             name=cfg.name, model_id=cfg.model, revision=cfg.revision, backend="openai_compat", dim=cfg.dimension,
             pooling=None, device=f"remote:{display_url(cfg.base_url)}", normalize=cfg.normalize or cfg.dimension is not None,
             extra={"base_url": display_url(cfg.base_url), "instruction_format": cfg.instruction_format})
-        if cfg.probe:  # fail fast on a dead server, learn the dimension
-            probe = self._run_piece(Piece(0, [PROBE_TEXT]), Role.DOCUMENT, threading.Event())
+        if cfg.ping:  # fail fast on a dead server, learn the dimension
+            ping = self._run_piece(Piece(0, [PROBE_TEXT]), Role.DOCUMENT, threading.Event())
             if self.meta.dim is None:
-                self.meta.dim = probe.vectors.shape[1]
+                self.meta.dim = ping.vectors.shape[1]
 
     # -- public ------------------------------------------------------------------------
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:

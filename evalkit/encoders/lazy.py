@@ -2,7 +2,9 @@
 
 A job whose every vector is in the cache never loads the model; until it loads, ``meta``
 comes from the config and the tokenizer view from the backend's ``load_view`` (document
-lengths need no model). A load that fails is one :class:`ModelLoadError` line.
+lengths need no model). A load that fails is one :class:`ModelLoadError` line. ``check``
+runs on the loaded model before it is handed out (the known-answer probe,
+``evalkit.encoders.probe``): a model that fails it is closed and never encodes for the run.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ class LazyBackend:
     """Builds the backend on first use; until then ``meta`` comes from the config."""
 
     def __init__(self, build: Callable[[], Any], cfg, hooks: Hooks,
-                 on_load: Callable[[Any, float], None] | None = None, load_view: Callable[[Any], Any] | None = None):
+                 on_load: Callable[[Any, float], None] | None = None, load_view: Callable[[Any], Any] | None = None,
+                 check: Callable[[Any], None] | None = None):
         self._build, self.cfg, self.hooks, self._on_load, self._load_view = build, cfg, hooks, on_load, load_view
+        self._check = check
         self.loaded = None
         self.load_seconds: float | None = None
         self._view = None
@@ -37,6 +41,13 @@ class LazyBackend:
             self.load_seconds = time.perf_counter() - t0
             if self._on_load is not None:
                 self._on_load(self.loaded, self.load_seconds)
+            if self._check is not None:
+                try:
+                    self._check(self.loaded)
+                except BaseException:
+                    loaded, self.loaded = self.loaded, None
+                    loaded.close()
+                    raise
         return self.loaded
 
     @property

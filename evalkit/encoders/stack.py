@@ -4,6 +4,7 @@ Outermost first::
 
     ChunkingEncoder  (encode.long_docs=chunk)       long texts become windows
     ProgressEncoder  (hooks with on_encode_progress) texts done, for the progress display
+    CompressEncoder  (encode.vectors != float32)    what an index stores: float16, int8, binary …
     the cache slot   CachedEncoder (encode.cache=read|readwrite; ShardMerge under it) — only
                      misses go further down — or, in a shard job (encode.shard=i/N), ShardEncoder
     DedupEncoder     (encode.dedup)                  each distinct text once
@@ -16,9 +17,10 @@ the tokenizer, so it loads at once). Every BatchReport goes through :class:`Coun
 which counts it once in :class:`EncodeCounters` and passes it on to the callbacks.
 
 What the runner sees is :class:`EncoderStack`: the top encoder, the counters, ``start`` (the
-tasks to come: a scoring run merges shard stores here; a known-answer probe of the model
-would go here too), ``task`` (a task runs: the layers' bookkeeping), ``sink`` (where task
-outputs go when not to the result store) and ``describe()`` (how the vectors were computed).
+tasks to come: a scoring run merges shard stores here, then the model's known-answer probe is
+checked — ``evalkit.encoders.probe``), ``task`` (a task runs: the layers' bookkeeping), ``sink``
+(where task outputs go when not to the result store), ``describe()`` (how the vectors were
+computed) and ``probe.outcome`` (what the results record of the probe).
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from evalkit.encoders.batching import Batching
 from evalkit.encoders.counters import CountingHooks, EncodeCounters
 from evalkit.encoders.layers.cache import CachedEncoder, EmbeddingCache, model_identity
 from evalkit.encoders.layers.chunking import ChunkingEncoder
+from evalkit.encoders.layers.compress import CALIBRATED, CalibratedSearch, CompressEncoder
 from evalkit.encoders.layers.dedup import DedupEncoder
 from evalkit.encoders.layers.maxp import MaxPSearch
 from evalkit.encoders.layers.progress import ProgressEncoder
 from evalkit.encoders.layers.shard_job import shard_encoder
 from evalkit.encoders.layers.shard_merge import ShardMerge
 from evalkit.encoders.lazy import LazyBackend
+from evalkit.encoders.probe import ProbeCheck
 from evalkit.errors import ConfigError
 from evalkit.results import ResultSink
 from evalkit.results.files import check_writable_folder
@@ -61,15 +65,20 @@ class EncoderStack:
     search: Callable[[Any, str | None], Any] | None = None
     sink: ResultSink | None = None  # where task outputs go instead of the result store (a shard job: its manifest)
     rerank: Any = None  # the job's reranking stage (evalkit.rerank.Reranker), when rerank= is set
+    probe: ProbeCheck | None = None  # the model's known-answer probe; None: a stack without one (a test's)
 
     def model(self):
         """The backend itself, loaded."""
         return self.backend.load()
 
     def start(self, tasks: list[TaskTexts]) -> None:
-        """Before the first task, with every task to come."""
+        """Before the first task, with every task to come; then the known-answer probe."""
         for layer in self.layers:
             layer.start(tasks)
+        if self.probe is None or not self.probe.pending or self.probe.from_cache():
+            return
+        if all(layer.reaches_model for layer in self.layers):
+            self.model()  # loads the model, which is probed before anything else (LazyBackend's check)
 
     @contextmanager
     def task(self, texts: TaskTexts) -> Iterator[None]:
@@ -119,17 +128,20 @@ def build_stack(model_cfg, encode_cfg, *, cache_dir: Path | None = None, hooks: 
     counting = CountingHooks(counters, hooks)
     build = build_backend or backend_builder(model_cfg, encode_cfg)
     load_view = None if build_backend else getattr(backend_module(model_cfg.backend), "load_view", None)
+    probe = ProbeCheck(model_cfg, quiet=counting.paused)
     backend = LazyBackend(lambda: build(counting, Batching.from_config(encode_cfg)), model_cfg, counting, on_load,
-                          load_view)
+                          load_view, check=probe.on_model)
     if not lazy or encode_cfg.long_docs == "chunk":
         backend.load()
-    stack = EncoderStack(encoder=backend, backend=backend, counters=counters)
+    stack = EncoderStack(encoder=backend, backend=backend, counters=counters, probe=probe)
     _backend_search(stack, model_cfg, encode_cfg)
     for make in _layers(model_cfg, encode_cfg, cache_dir, hooks, stack):  # innermost first
         layer = make(stack.encoder)
         if layer is not None:
             stack.encoder = layer
             stack.layers.insert(0, layer)
+    # the probe reads and stores its vectors under the cache's model identity, never another's
+    probe.cache = next((layer for layer in stack.layers if isinstance(layer, CachedEncoder)), None)
     return stack
 
 
@@ -164,6 +176,20 @@ def _layers(model_cfg, encode_cfg, cache_dir, hooks, stack: EncoderStack) -> lis
             stack.search = lambda adapter, instruction: MaxPSearch(adapter, chunker, instruction)
         return chunker
 
+    def compress(inner):
+        if encode_cfg.vectors == "float32" or shard_job:  # a shard job only encodes: its store keeps float32
+            return None
+        if encode_cfg.long_docs == "chunk":
+            raise ConfigError(f"encode.vectors={encode_cfg.vectors} with encode.long_docs=chunk is not supported: "
+                              "compress whole-text vectors (long_docs=truncate) or keep vectors=float32")
+        if stack.search is not None:  # a backend that ranks documents itself (BM25) has no vectors to compress
+            raise ConfigError(f"encode.vectors={encode_cfg.vectors} compresses dense vectors, but model "
+                              f"{model_cfg.name!r} ({model_cfg.backend}) ranks documents itself: keep vectors=float32")
+        layer = CompressEncoder(inner, encode_cfg.vectors)
+        if encode_cfg.vectors in CALIBRATED:  # retrieval calibrates on the corpus before any query
+            stack.search = lambda adapter, instruction: CalibratedSearch(adapter, layer, instruction)
+        return layer
+
     return [
         lambda inner: DedupEncoder(inner, counters) if encode_cfg.dedup else None,
         lambda inner: None if shard_job or cache_dir is None else ShardMerge(inner, cache, model_cfg, Path(cache_dir),
@@ -171,6 +197,7 @@ def _layers(model_cfg, encode_cfg, cache_dir, hooks, stack: EncoderStack) -> lis
         lambda inner: None if cache is None else CachedEncoder(inner, cache, model_identity(model_cfg),
                                                                commit_s=encode_cfg.cache_commit_s),
         lambda inner: shard_store(inner) if shard_job else None,
+        compress,
         lambda inner: ProgressEncoder(inner, hooks, counters) if hasattr(hooks, "on_encode_progress") else None,
         lambda inner: chunking(inner) if encode_cfg.long_docs == "chunk" else None,
     ]

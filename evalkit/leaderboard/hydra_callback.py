@@ -32,10 +32,12 @@ log = logging.getLogger("evalkit.leaderboard")
 class LeaderboardCallback(Callback):
     def __init__(self, enabled: bool = True, filename: str = "leaderboard.json",
                  formats: list[str] | tuple[str, ...] = ("json", "md", "html", "png"), mteb_dir: str | None = None,
-                 print_table: bool = True, baseline: str | None = None, seed_report: bool = False):
+                 print_table: bool = True, baseline: str | None = None, seed_report: bool = False,
+                 deploy_report: bool = False):
         self.enabled = enabled
         self.baseline = baseline
         self.seed_report = seed_report  # +experiment=seed_compare: the article's table beside the board
+        self.deploy_report = deploy_report  # +experiment=deploy_compare: deploy_report.{md,html,png}
         self.filename = filename
         self.formats = tuple(formats)
         self.mteb_dir = mteb_dir
@@ -97,6 +99,19 @@ class LeaderboardCallback(Callback):
         print("\n" + to_markdown(lb, perf))
         log.info("seed report: %s", ", ".join(str(p) for p in paths.values()))
 
+    def _deploy(self, lb, sweep_dir: Path) -> None:
+        """The board again with the full-precision variant as the baseline of the paired tests."""
+        from evalkit.leaderboard import build_leaderboard
+        from evalkit.reports.deploy import baseline_of, to_markdown, deploy_rows, write_deploy_report
+        from evalkit.reports.perf import load_perf_results
+
+        lb = build_leaderboard([sweep_dir], baseline=baseline_of(lb))
+        perf = {f["model"]: f for f in load_perf_results([sweep_dir])}
+        paths = write_deploy_report(lb, perf, sweep_dir)
+        print("\n" + to_markdown(deploy_rows(lb, perf, baseline_of(lb)), [t.name for t in lb.tasks if t.name != "perf"],
+                                  baseline_of(lb)))
+        log.info("deploy report: %s", ", ".join(str(p) for p in paths.values()))
+
     def _reports(self, folder: Path, config: DictConfig | None = None) -> None:
         """perf_report.{json,md,png} in the run or sweep folder, over the perf results it produced."""
         from evalkit.reports.perf import load_perf_results, write_report
@@ -134,6 +149,8 @@ class LeaderboardCallback(Callback):
             print("\n" + console_summary(lb))
         if self.seed_report:
             self._seed(lb, [sweep_dir], sweep_dir)
+        if self.deploy_report:
+            self._safely(self._deploy, lb, sweep_dir)
         for w in lb.warnings:
             log.warning("leaderboard: %s", w)
         log.info("leaderboard: %s", ", ".join(str(p) for p in written.values()))

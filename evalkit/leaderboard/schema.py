@@ -102,7 +102,7 @@ class Cell(_Strict):
     profile: dict[str, Any] | None = Field(None, description="The result file's evalkit.profile block (latency, throughput, memory), when profiled.")
     result_file: str | None = None
     failure_file: str | None = None
-    stage: str | None = Field(None, description="Where a failed run stopped: config | prepare | model_load | task.")
+    stage: str | None = Field(None, description="Where a failed run stopped: config | prepare | model_load | probe | task.")
     zero_shot: bool | None = Field(None, description="False: the model's (or its reranker's) declared training data (mteb's ModelMeta) includes this task's data; null: training data unknown (not in mteb's registry or not declared); true: neither.")
     training_overlap: list[str] = Field(default_factory=list, description="The declared training datasets that are this task's data.")
 

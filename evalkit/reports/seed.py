@@ -105,6 +105,8 @@ def to_markdown(lb: Leaderboard, perf: dict[str, dict]) -> str:
            "score at the shortest length.", "",
            "| 指标 metric | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
     out += [f"| {label} | " + " | ".join(c.replace("|", "/") for c in cells) + " |" for label, cells in rows]
+    out += ["", "The article's deployment advice (int8 / fp16, compressed vectors), measured: "
+            "`+experiment=deploy_compare` writes deploy_report.md (docs/deploy.md)."]
     return "\n".join(out) + "\n"
 
 

@@ -59,6 +59,9 @@ class EvalkitBlock(_Record):
     computed: dict[str, Any] | None = None  # how: workers, shards, devices (not in the hash)
     items_file: str | None = None  # per-query scores beside the result file (results.items)
     extra: dict[str, Any] = Field(default_factory=dict)  # task-specific: by_length, doc lengths…
+    # the known-answer probe (evalkit.encoders.probe): status passed | skipped | not_run | off | none,
+    # what it was checked on, the scores got and expected, the largest difference
+    probe: dict[str, Any] | None = None
 
 
 class ResultFile(BaseModel):
@@ -111,7 +114,7 @@ class ResultFile(BaseModel):
 class FailureRecord(_Record):
     evalkit_failure: Literal[1] = 1
     status: Literal["failed"] = "failed"
-    stage: str  # config | prepare | model_load | task
+    stage: str  # config | prepare | model_load | probe | task
     error: str
     traceback: str | None = None
     model: ModelBlock

@@ -1,6 +1,6 @@
 """How vectors are computed (``encode:`` in the Hydra config; conf/encode/default.yaml).
 
-Only ``long_docs`` and the chunk settings can change a vector; every other field is
+Only ``long_docs``, the chunk settings and ``vectors`` can change a score; every other field is
 speed-only: changing it never makes a finished result look stale.
 """
 
@@ -43,6 +43,10 @@ class EncodeConfig(Strict):
     # maxp: a retrieval document scores as its best window (Dai & Callan's MaxP); elsewhere, and for
     # queries, window vectors are averaged. mean / max: one pooled vector per text everywhere.
     chunk_pooling: Literal["maxp", "mean", "max"] = "maxp"
+    # What an index would store (evalkit.encoders.layers.compress): float32 as the model returns
+    # it, float16, int8/uint8 (ranges calibrated on the evaluated corpus) or binary/ubinary (one
+    # bit per dimension, Hamming-equivalent scoring). Changes scores: each is its own variant.
+    vectors: Literal["float32", "float16", "int8", "uint8", "binary", "ubinary"] = "float32"
     # Data parallel: one encoder process per device (cuda:0, cuda:1 …), or `workers` CPU
     # processes of `threads` threads each; None/1: encode in this process.
     devices: list[str] | None = speed(None)

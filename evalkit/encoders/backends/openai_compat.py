@@ -49,7 +49,8 @@ class Config(ModelBase):
     max_backoff_s: float = speed(8.0, ge=0)
     max_request_s: float = speed(50.0, gt=0)  # no retry of a request starts later than this after its first attempt
     server_wait_s: float = speed(120.0, ge=0)  # after a timeout: how long to wait for a silent server (probing) before failing
-    probe: bool = speed(True)  # one tiny request at start: fail fast, learn the dimension
+    # one tiny request at start: fail fast on a dead server, learn the dimension (the known-answer check is model.probe)
+    ping: bool = speed(True)
 
     @property
     def model_ref(self) -> str:

@@ -14,7 +14,7 @@ import logging
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role
 from evalkit.encoders.batching import Batching
@@ -26,6 +26,17 @@ from evalkit.fields import speed
 
 log = logging.getLogger("evalkit.encoders")
 IN_WORKERS = True  # encode.workers / encode.devices: one process per device, each with this backend
+
+
+# sentence-transformers' ONNX / OpenVINO backends need optimum, whose newest releases do not
+# accept the transformers 5.x evalkit runs on (docs/deploy.md, "Runtimes left out").
+UNAVAILABLE_RUNTIMES = {
+    "onnx": "sentence-transformers' onnx backend needs optimum-onnx, and its newest release (0.1.0) requires "
+            "transformers<4.58 (evalkit runs transformers 5.x)",
+    "openvino": "sentence-transformers' openvino backend needs optimum-intel, and its newest release (2.2.0) "
+                "requires transformers<5.6 (evalkit runs transformers 5.x)",
+}
+UNAVAILABLE_RUNTIMES["onnx_int8"] = UNAVAILABLE_RUNTIMES["onnx"]
 
 
 class Config(ModelBase):
@@ -46,6 +57,17 @@ class Config(ModelBase):
     # Text prepended per role (e5 uses "query: " / "passage: "); instructions are ignored.
     query_prefix: str = ""
     document_prefix: str = ""
+    # How the network runs: torch as loaded, or torch with its Linear layers dynamically quantised
+    # to int8 (PyTorch's quantize_dynamic; CPU only, float32 weights). Changes vectors: a variant.
+    runtime: Literal["torch", "torch_dynamic_int8"] = "torch"
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _runtime(cls, v):
+        if v in UNAVAILABLE_RUNTIMES:
+            raise ValueError(f"runtime {v!r} is not available: {UNAVAILABLE_RUNTIMES[v]}; valid: torch, "
+                             "torch_dynamic_int8 (docs/deploy.md)")
+        return v
 
     @property
     def model_ref(self) -> str:
@@ -89,6 +111,7 @@ class SentenceTransformerEncoder(LocalEncoder):
         self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
         self.batch_size = cfg.batch_size
         refuse_jina_remote_code(cfg)
+        check_runtime(cfg)
         self.model = SentenceTransformer(
             resolve_model_path(cfg.model_id), revision=cfg.revision, trust_remote_code=cfg.trust_remote_code,
             device=resolve_device(cfg.device), model_kwargs={"dtype": resolve_dtype(cfg.dtype, cfg.device)},
@@ -100,6 +123,8 @@ class SentenceTransformerEncoder(LocalEncoder):
         self.torch = torch
         self.tokenizer = self.model.tokenizer
         params, weight_bytes = model_size(self.model)
+        if cfg.runtime == "torch_dynamic_int8":
+            weight_bytes = quantise_linear_layers(self.model)
         self.meta = EncoderMeta(
             name=cfg.name, model_id=cfg.model_id, revision=cfg.revision, backend="sentence_transformers",
             dim=self.model.get_embedding_dimension(), max_tokens=self.model.max_seq_length,
@@ -161,6 +186,39 @@ class SentenceTransformerEncoder(LocalEncoder):
 
     def close(self) -> None:
         del self.model
+
+
+def check_runtime(cfg: Config) -> None:
+    """Before the model loads: dynamic int8 is PyTorch's CPU quantisation of float32 weights."""
+    if cfg.runtime != "torch_dynamic_int8":
+        return
+    from evalkit.encoders.torch_utils import auto_dtype, resolve_device
+
+    device = resolve_device(cfg.device)
+    dtype = auto_dtype(cfg.device) if cfg.dtype == "auto" else cfg.dtype
+    if not device.startswith("cpu") or dtype != "float32":
+        raise ConfigError(f"{cfg.name}: model.runtime=torch_dynamic_int8 runs on CPU with float32 weights, but "
+                          f"model.device resolves to {device!r} and model.dtype to {dtype!r}: set model.device=cpu "
+                          "model.dtype=float32, or use model.runtime=torch")
+
+
+def quantise_linear_layers(model) -> int:
+    """PyTorch's dynamic int8 quantisation of every Linear layer, in place; returns the bytes of
+    weights afterwards (int8 Linear weights, float32 for the rest)."""
+    import warnings
+
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():  # torch.ao's deprecation notices (torchao is the successor), once per load
+        warnings.simplefilter("ignore")
+        quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    for module in model.modules():
+        if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
+            bias = module.bias()
+            total += module.weight().numel() + (bias.numel() * bias.element_size() if bias is not None else 0)
+    return total
 
 
 def _pooling_mode(model) -> str | None:

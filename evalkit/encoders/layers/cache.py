@@ -151,8 +151,8 @@ class EmbeddingCache:
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
         self._conn.execute("SELECT COUNT(*) FROM (SELECT key FROM vectors LIMIT 1)").fetchone()
 
-    def get_many(self, keys: Sequence[bytes], dim: int | None = None) -> dict[bytes, np.ndarray]:
-        """Vectors found for ``keys`` (missing keys are absent); counts hits and misses."""
+    def get_many(self, keys: Sequence[bytes], dim: int | None = None, *, count: bool = True) -> dict[bytes, np.ndarray]:
+        """Vectors found for ``keys`` (missing keys are absent); counts hits and misses (unless not ``count``)."""
         found: dict[bytes, np.ndarray] = {}
         if self._conn is not None and keys:
             with self._lock:
@@ -165,13 +165,13 @@ class EmbeddingCache:
                         if vec.shape[0] != d or (dim is not None and d != dim):
                             continue  # a damaged or foreign row is a miss, never a wrong vector
                         found[bytes(key)] = vec
-        if self.counters is not None:
+        if self.counters is not None and count:
             hits = sum(1 for k in keys if k in found)
             self.counters.cache_hits += hits
             self.counters.cache_misses += len(keys) - hits
         return found
 
-    def put_many(self, keys: Sequence[bytes], vectors: np.ndarray, model: str) -> None:
+    def put_many(self, keys: Sequence[bytes], vectors: np.ndarray, model: str, *, count: bool = True) -> None:
         """Store vectors in one transaction (a no-op in read mode)."""
         if self.mode != "readwrite" or self._conn is None or len(keys) == 0:
             return
@@ -179,7 +179,7 @@ class EmbeddingCache:
         rows = [(k, model, arr.shape[1], arr[i].tobytes()) for i, k in enumerate(keys)]
         with self._lock, self._conn:  # `with conn`: commit, or roll back on error
             self._conn.executemany("INSERT OR IGNORE INTO vectors (key, model, dim, vec) VALUES (?, ?, ?, ?)", rows)
-        if self.counters is not None:
+        if self.counters is not None and count:
             self.counters.cache_stored += len(rows)
 
     def __len__(self) -> int:
@@ -204,6 +204,17 @@ class CachedEncoder(EncoderWrapper):
         self.cache = cache
         self.model_key = model_key(identity)
         self.commit_s = commit_s
+
+    def lookup(self, texts: list[str], *, role: Role, instruction: str | None = None) -> np.ndarray | None:
+        """Every text's vector from the cache, in input order, or None when any is missing (not counted:
+        the known-answer probe's, no task's)."""
+        keys = text_keys(self.model_key, role, instruction, texts)
+        found = self.cache.get_many(keys, count=False)
+        return np.stack([found[k] for k in keys]) if keys and all(k in found for k in keys) else None
+
+    def store(self, texts: list[str], vectors: np.ndarray, *, role: Role, instruction: str | None = None) -> None:
+        """Vectors computed outside ``encode`` (the known-answer probe's), under the same keys."""
+        self.cache.put_many(text_keys(self.model_key, role, instruction, texts), vectors, self.model_key, count=False)
 
     def encode_iter(self, texts: list[str], *, role: Role, instruction: str | None = None):
         keys = text_keys(self.model_key, role, instruction, texts)

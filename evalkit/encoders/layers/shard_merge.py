@@ -116,6 +116,10 @@ class ShardMerge(EncoderWrapper):
     def task_started(self, texts: TaskTexts) -> None:
         self.current = texts.name
 
+    @property
+    def reaches_model(self) -> bool:
+        return self.by_task is None  # merged: every vector is the shards', a text in none stops the job
+
     def describe(self) -> dict:
         found = self.inner.describe()
         if self.by_task is not None and self.current in self.by_task:
