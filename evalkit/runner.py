@@ -30,7 +30,6 @@ from evalkit.encoders.stack import EncoderStack, build_stack
 from evalkit.errors import EvalkitError, ModelLoadError, ProbeError
 from evalkit.results import EvalkitBlock, FailureRecord, ModelBlock, ResultFile, ResultStore, TaskBlock, redact
 from evalkit.schema import Job
-from evalkit.fields import scoring_dump
 from evalkit.tasks.base import EvalContext, Task, TaskOutput
 from evalkit.variants import Variant, variant_of
 
@@ -196,7 +195,7 @@ class _Run:
         meta = stack.backend.meta
         block = EvalkitBlock(
             model=self.model_block(meta.to_dict()), task=task.info(), main_score=out.main_score,
-            config_hash=self.config_hash, encode_config=scoring_dump(self.job.encode, drop_defaults=True),
+            config_hash=self.config_hash, encode_config=self.job.encode.scoring(),
             versions=versions(), device=meta.device, date=now(),
             wall_seconds={"model_load": info.model_load_seconds, "task": time.perf_counter() - t0},
             profile=figures.get("profile"), encode=encode, computed=stack.describe() or None, extra=out.extra,

@@ -122,7 +122,8 @@ def variant_of(job: Job, preset: dict[str, Any] | None = None) -> Variant:
         base = _generic_base(model, model.name)
         skip |= {"model_id", "model"}
     diffs = [(k, v) for k, v in sorted(ours.items()) if k not in skip and k in theirs and theirs[k] != v]
-    diffs += [(k, v) for k, v in sorted(scoring_dump(job.encode, drop_defaults=True).items())]
+    defaults = type(job.encode)()  # chunk settings count only when chunking (EncodeConfig.scoring)
+    diffs += [(k, v) for k, v in sorted(job.encode.scoring().items()) if v != getattr(defaults, k, v)]
     task = scoring_dump(job.task, drop_defaults=True)
     task.pop("names", None)
     diffs += sorted(task.items())

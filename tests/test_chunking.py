@@ -45,10 +45,12 @@ def minilm():
 
 def test_token_windows_cover_text_with_overlap():
     spans = token_windows(1000, 256, 64)
-    assert spans[0] == (0, 256) and spans[-1][1] == 1000
+    assert spans[0] == (0, 256) and spans[-1] == (744, 1000)  # the last window is whole, ending at the end
+    assert all(b - a == 256 for a, b in spans)
     for (a0, a1), (b0, _) in zip(spans, spans[1:]):
-        assert a1 - b0 == 64 and b0 > a0
-    assert token_windows(200, 256, 64) == [(0, 200)]
+        assert a1 - b0 >= 64 and b0 > a0
+    assert [a for a, _ in spans[:-1]] == [0, 192, 384, 576]  # steps of window - overlap
+    assert token_windows(200, 256, 64) == [(0, 200)] and token_windows(257, 256, 64) == [(0, 256), (1, 257)]
     with pytest.raises(ValueError):
         token_windows(10, 8, 8)
 

@@ -53,10 +53,17 @@ def test_roff_to_text_strips_markup():
     assert manpages.parse_page(src.encode()) == ("复制文件", "描述\ncp\n-a, --archive\nls(1)")
 
 
-def test_drcd_whole_articles_over_1000_chars(data_cache):
+def test_drcd_questions_ask_about_whole_articles_over_1000_chars(data_cache, raw_dir):
     d = _retrieval(data_cache, "drcd")
-    assert all(len(t) >= 1000 for _, t in d.corpus.values())
-    assert 1000 < len(d.queries) <= 5 * len(d.corpus) and all(len(v) == 1 for v in d.qrels.values())
+    paragraphs = {}  # article id -> lengths of its paragraphs (split between dev and test), from the raw files
+    for split in ("dev", "test"):
+        for art in json.loads((raw_dir / "drcd" / f"DRCD_{split}.json").read_text(encoding="utf-8"))["data"]:
+            paragraphs.setdefault(f"drcd-{art['id']}", []).extend(len(p["context"].strip()) for p in art["paragraphs"])
+    length = {doc: sum(n) + 2 * (len(n) - 1) for doc, n in paragraphs.items()}  # joined by blank lines
+    asked = {doc for docs in d.qrels.values() for doc in docs}
+    assert set(d.corpus) == set(length) and len(asked) == 239  # every article; questions on the long ones
+    assert all(length[doc] >= 1000 for doc in asked) and all(length[doc] < 1000 for doc in set(length) - asked)
+    assert len(d.queries) == 5 * len(asked) and all(len(v) == 1 for v in d.qrels.values())
 
 
 def test_stdlib_queries_never_name_their_function(data_cache):

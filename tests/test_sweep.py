@@ -47,7 +47,7 @@ def test_multirun_end_writes_every_format(killed_and_rerun_sweep, board):
 def test_leaderboard_validates_against_the_schema(board):
     jsonschema.validate(board, json.loads(SCHEMA_FILE.read_text()))
     Leaderboard.model_validate(board)
-    assert board["schema_version"] == "2.1"  # 2.1: zero-shot flags (issue 23)
+    assert board["schema_version"] == "2.2"  # 2.1: zero-shot flags (issue 23); 2.2: by_depth (issue 21)
     prov = board["provenance"]
     assert prov["evalkit_version"] and prov["config_hashes"] and prov["devices"] and len(prov["dates"]) == 2
     assert prov["result_versions"]["mteb"]

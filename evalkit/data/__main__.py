@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from evalkit.data import lock, raw, stats, store
+from evalkit.data import lock, raw, stats, store, validity
 from evalkit.data.pull import FetchSettings, pull
 from evalkit.errors import EvalkitError, unknown_name
 from evalkit.tasks.spec import builtin_spec, builtin_task_names as task_names
@@ -138,9 +138,10 @@ def cmd_info(args) -> None:
     for subset, builder in _builders(args.task):
         folder, meta = store.ensure_built(builder, args.raw_data, args.cache_dir, fetch=_fetch(args))
         entry = {"builder": builder, "version": meta["key"]["version"], "fingerprint": meta["fingerprint"], "dropped_while_building": meta["dropped"]}
-        entry.update(meta.get("extra") or {})
-        entry["build_facts"] = sorted(meta.get("extra") or {})
+        entry |= (meta.get("extra") or {}) | {"build_facts": sorted(meta.get("extra") or {})}
         entry.update(stats.subset_stats(folder, meta["kind"], baseline=not args.no_baseline, tokenizers=args.tokenizers))
+        if meta["kind"] == "retrieval" and not args.no_baseline:  # by evidence depth; None: no positions
+            entry["by_depth"] = validity.depth_checks(folder)
         report["subsets"][subset] = entry
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -169,6 +170,7 @@ def print_report(report: dict) -> None:
                     print(f"  {side} {unit:<13} min {d['min']}  median {d['median']}  p90 {d['p90']}  max {d['max']}")
         if "lexical_baseline" in e:
             print(f"  lexical baseline: {e['lexical_baseline']}")
+        validity.print_depth_checks(e.get("by_depth"))  # nothing without evidence positions
         for key in e.get("build_facts", []):
             print(f"  {key}: {e[key]}")
         print(f"  dropped while building: {e['dropped_while_building']}")
@@ -201,6 +203,7 @@ def markdown_report(report: dict) -> str:
                 out.append(f"| {tok} | {d['512']:,} | {d['8192']:,} | {d['32768']:,} |")
         if "lexical_baseline" in e:
             out.append("\nLexical baseline: " + ", ".join(f"{k} = {v:.4f}" for k, v in e["lexical_baseline"].items()))
+        out += validity.markdown_depth_checks(e.get("by_depth"))
         out.append("\nDropped while building: " + (", ".join(f"{k} {v:,}" for k, v in e["dropped_while_building"].items()) or "nothing") + "\n")
     return "\n".join(out)
 
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("task")
     i.add_argument("--json", action="store_true")
     i.add_argument("--markdown", action="store_true", help="the statistics tables of the data card")
-    i.add_argument("--no-baseline", action="store_true", help="skip the BM25 baseline")
+    i.add_argument("--no-baseline", action="store_true", help="skip the BM25 baseline and its by-evidence-depth checks (BM25, title only)")
     i.add_argument("--tokenizers", nargs="+", choices=("minilm", "qwen"), default=None,
                    help="count tokens with only these tokenizers (default: every installed one; counting long documents takes time)")
     args = parser.parse_args(argv)

@@ -9,6 +9,13 @@ counted in ``skipped`` (reported in the result): qrels rows naming a query that
 ``queries.jsonl`` does not have (common: a qrels file for one split, queries of all splits),
 queries with empty text, queries with no relevant document. If nothing is left to evaluate,
 that is an error too: never a silent zero score.
+
+A query may say where its evidence sits (built-in long-document subsets write it): an optional
+``"evidence": [{"corpus-id": <doc>, "start": <char>, "end": <char>, "kind": <what>}]`` in its
+``queries.jsonl`` line, one entry per relevant document, offsets into that document's ``text``
+(what the model reads when the title is empty, as in every built subset). ``start == end``
+marks where text was removed (the query itself, taken out of the document). The field stays
+here: mteb gets the queries' ids and texts only (evalkit.tasks.spec_task).
 """
 
 from __future__ import annotations
@@ -21,12 +28,27 @@ from pathlib import Path
 from evalkit.errors import DataError
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Where a query's evidence sits in one relevant document: ``text[start:end]`` of its
+    ``text`` field; ``start == end``: the point the query's own text was removed from."""
+
+    doc_id: str
+    start: int
+    end: int
+    kind: str  # removed | paragraph | section: what the span is (the subset's data card says more)
+
+    def to_json(self) -> dict:
+        return {"corpus-id": self.doc_id, "start": self.start, "end": self.end, "kind": self.kind}
+
+
 @dataclass
 class RetrievalFiles:
     corpus: dict[str, tuple[str, str]]  # doc id -> (title, text), file order
     queries: dict[str, str]  # query id -> text, only queries with a relevant document
     qrels: dict[str, dict[str, int]]  # query id -> {doc id: relevance}
     skipped: dict[str, int] = field(default_factory=dict)
+    evidence: dict[str, list[Evidence]] = field(default_factory=dict)  # query id -> positions, where given
 
 
 def iter_jsonl(path: Path):
@@ -79,7 +101,8 @@ def read_corpus(path: Path) -> dict[str, tuple[str, str]]:
     return corpus
 
 
-def read_queries(path: Path, skipped: Counter) -> dict[str, str]:
+def read_queries(path: Path, skipped: Counter, evidence: dict | None = None) -> dict[str, str]:
+    """Query id -> text; with ``evidence`` (a dict), also fills it: query id -> (line, [Evidence])."""
     queries: dict[str, str] = {}
     first_line: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path):
@@ -91,7 +114,41 @@ def read_queries(path: Path, skipped: Counter) -> dict[str, str]:
             skipped["queries_with_empty_text"] += 1
             continue
         queries[qid] = text
+        if evidence is not None and obj.get("evidence") is not None:
+            evidence[qid] = (lineno, _evidence_entries(path, lineno, obj["evidence"]))
     return queries
+
+
+def _evidence_entries(path: Path, lineno: int, raw) -> list[Evidence]:
+    where = f"{path}:{lineno}: 'evidence'"
+    if not isinstance(raw, list):
+        raise DataError(f"{where} must be a list of {{'corpus-id', 'start', 'end', 'kind'}} objects")
+    out = []
+    for i, e in enumerate(raw):
+        ok = isinstance(e, dict) and isinstance(e.get("corpus-id"), str) and isinstance(e.get("kind", ""), str)
+        ok = ok and all(isinstance(e.get(k), int) and not isinstance(e.get(k), bool) for k in ("start", "end"))
+        if not ok:
+            raise DataError(f"{where}[{i}]: expected {{'corpus-id': str, 'start': int, 'end': int, 'kind': str}}, got {e!r}")
+        out.append(Evidence(e["corpus-id"], e["start"], e["end"], e.get("kind", "")))
+    return out
+
+
+def check_evidence(path: Path, evidence: dict, corpus: dict, qrels: dict) -> dict[str, list[Evidence]]:
+    """Each position names a relevant document of its query and lies inside that document's text."""
+    out = {}
+    for qid, (lineno, entries) in evidence.items():
+        if qid not in qrels:
+            continue  # the query itself is skipped (no relevant document)
+        for e in entries:
+            if qrels[qid].get(e.doc_id, 0) <= 0:
+                raise DataError(f"{path}:{lineno}: evidence names document {e.doc_id!r}, which is not relevant "
+                                f"to query {qid!r} in the qrels (relevant: {sorted(qrels[qid])})")
+            length = len(corpus[e.doc_id][1])
+            if not 0 <= e.start <= e.end <= length:
+                raise DataError(f"{path}:{lineno}: evidence span [{e.start}, {e.end}) of {e.doc_id!r} is outside "
+                                f"its text (0 to {length} characters)")
+        out[qid] = entries
+    return out
 
 
 def read_qrels(path: Path, corpus: dict, queries: dict, skipped: Counter) -> dict[str, dict[str, int]]:
@@ -135,7 +192,8 @@ def read_retrieval(folder: Path, split: str = "test") -> RetrievalFiles:
     folder = Path(folder)
     skipped: Counter = Counter()
     corpus = read_corpus(folder / "corpus.jsonl")
-    queries = read_queries(folder / "queries.jsonl", skipped)
+    evidence: dict = {}
+    queries = read_queries(folder / "queries.jsonl", skipped, evidence)
     qrels_path = folder / "qrels" / f"{split}.tsv"
     qrels = read_qrels(qrels_path, corpus, queries, skipped)
     answerable = {q for q, docs in qrels.items() if any(s > 0 for s in docs.values())}
@@ -147,7 +205,9 @@ def read_retrieval(folder: Path, split: str = "test") -> RetrievalFiles:
             f"{qrels_path}: no query in {folder / 'queries.jsonl'} has a relevant document (score > 0): "
             "nothing to evaluate"
         )
-    return RetrievalFiles(corpus=corpus, queries=kept, qrels={q: qrels[q] for q in kept}, skipped=dict(skipped))
+    kept_qrels = {q: qrels[q] for q in kept}
+    positions = check_evidence(folder / "queries.jsonl", evidence, corpus, kept_qrels)
+    return RetrievalFiles(corpus=corpus, queries=kept, qrels=kept_qrels, skipped=dict(skipped), evidence=positions)
 
 
 def read_pairs(path: Path) -> tuple[list[str], list[str]]:

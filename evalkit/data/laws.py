@@ -7,6 +7,9 @@ model has to match the purpose to the body. Document = the whole file as plain t
 kept, Markdown heading marks and HTML comments dropped). Files without a purpose clause stay
 in the corpus as distractors. Laws whose purpose clause is word for word the same (two
 versions of one law) share one query with every version relevant.
+
+Evidence position (``queries.jsonl``, see :mod:`evalkit.data.beir`): where the purpose clause
+stood in the built document, a zero-width span at the start of the line that now follows it.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from evalkit.data.beir import Evidence
 from evalkit.data.store import RetrievalData
 from evalkit.errors import DataError
 
-VERSION = "1"
+VERSION = "2"  # 2: evidence positions (document texts unchanged)
 PURPOSE = re.compile(r"^第一条[\s\u3000]+(为了[^\n]*?)\s*$", re.M)
 COMMENT = re.compile(r"<!--.*?-->", re.S)
 SKIP_NAMES = {"README.md", "_index.md", "法律法规模版.md"}  # repo docs and the template, not laws
@@ -34,23 +38,34 @@ def clean(text: str) -> str:
     return text.strip()
 
 
+def remove_span(text: str, start: int, end: int) -> tuple[str, int]:
+    """``text`` without ``text[start:end]`` and the position where it stood. The blank lines
+    around the cut are merged as :func:`clean` merges them (at most one blank line), so the
+    result is what cleaning the file without that text gives; the position is the start of the
+    line that follows the cut (the end of the text if nothing follows)."""
+    head, tail = text[:start], text[end:]
+    head_core, tail_core = head.rstrip("\n"), tail.lstrip("\n")
+    newlines = min(2, len(head) - len(head_core) + len(tail) - len(tail_core)) if head_core and tail_core else 0
+    return head_core + "\n" * newlines + tail_core, len(head_core) + newlines
+
+
 def build(raw_dir: Path) -> RetrievalData:
     root = raw_dir / "laws"
-    files = law_files(raw_dir)
-    corpus, purpose_to_docs = [], {}
+    corpus, purpose_to_docs, evidence = [], {}, {}
     dropped = {"files_without_purpose_clause (kept as distractors)": 0}
-    for path in files:
-        text = path.read_text(encoding="utf-8")
+    for path in law_files(raw_dir):
+        text = clean(path.read_text(encoding="utf-8"))
         doc_id = path.relative_to(root).with_suffix("").as_posix()
         match = PURPOSE.search(text)
         if match:
             purpose = match.group(1).strip()
-            text = text[: match.start()] + text[match.end() :]
+            text, pos = remove_span(text, match.start(), match.end())
             purpose_to_docs.setdefault(purpose, []).append(doc_id)
+            evidence.setdefault(purpose, []).append(Evidence(doc_id, pos, pos, "removed"))
         else:
             dropped["files_without_purpose_clause (kept as distractors)"] += 1
-        corpus.append((doc_id, clean(text)))
-    return RetrievalData.from_groups(corpus, purpose_to_docs, dropped)
+        corpus.append((doc_id, text))
+    return RetrievalData.from_groups(corpus, purpose_to_docs, dropped, evidence)
 
 
 def law_files(raw_dir: Path) -> list[Path]:

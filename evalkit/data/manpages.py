@@ -6,6 +6,11 @@ only if it has Chinese characters. Document = every other section as plain text 
 stripped by :func:`roff_to_text`), without the translators' boilerplate sections, which are
 the same on every page. Link stubs (files holding another page's name) and ``.so`` includes
 are skipped. Pages with the same summary share one query.
+
+Evidence position: the query summarises the page, and the section that says what the command
+does is its DESCRIPTION, so the position is that section's span in the body (heading and text;
+kind ``section``). Headings searched, in this order: ``DESCRIPTION_HEADINGS``; a page with none of
+them gets the point where its NAME section stood (zero width, kind ``removed``).
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ import gzip
 import re
 from pathlib import Path
 
+from evalkit.data.beir import Evidence
 from evalkit.data.store import RetrievalData
 
-VERSION = "3"
+VERSION = "4"  # 4: evidence positions (texts unchanged)
 SECTION = re.compile(r'^\.(?:SH|Sh)[ \t]+"?([^"\n]*)"?[ \t]*$', re.M)
 NAME_HEADINGS = ("NAME", "名称", "名字")
 # Translators' sections, the same on every page: heading contains one of these (spaces removed)
 BOILERPLATE = ("翻译计划", "中文版维护", "中文版最新", "中文版校对")
 CJK = re.compile(r"[\u4e00-\u9fff]")
+# the section that says what the command does (first match wins, in this order of preference)
+DESCRIPTION_HEADINGS = (("DESCRIPTION", "描述", "描叙"), ("说明", "OVERVIEW", "概述", "INTRODUCTION", "介绍"))
 
 # Escapes with a plain-text meaning; everything else matching ESCAPE is dropped.
 NAMED_CHARS = {
@@ -132,6 +140,12 @@ def name_summary(name_body: str) -> str | None:
 
 def parse_page(raw: bytes) -> tuple[str, str] | None:
     """(summary, body text) of one page, or None if it has no Chinese NAME summary."""
+    parsed = parse_page_with_evidence(raw)
+    return None if parsed is None else parsed[:2]
+
+
+def parse_page_with_evidence(raw: bytes) -> tuple[str, str, tuple[int, int, str]] | None:
+    """(summary, body, (start, end, kind) of the evidence in the body); see the module docstring."""
     source = raw.decode("utf-8")
     sections = split_sections(source)
     name_idx = next((i for i, (h, _) in enumerate(sections) if any(k in h.upper() for k in NAME_HEADINGS)), None)
@@ -140,9 +154,24 @@ def parse_page(raw: bytes) -> tuple[str, str] | None:
     summary = name_summary(sections[name_idx][1])
     if summary is None:
         return None
-    kept = [(h, b) for i, (h, b) in enumerate(sections) if i != name_idx and not _boilerplate(h)]
-    body = "\n\n".join(f"{h}\n{roff_to_text(b)}" for h, b in kept).strip()
-    return summary, body
+    body, spans, name_at = "", [], 0
+    for i, (heading, roff) in enumerate(sections):
+        if i == name_idx:
+            name_at = len(body) + 2 if body else 0  # where the next section will start
+        if i == name_idx or _boilerplate(heading):
+            continue
+        body += "\n\n" if body else ""
+        spans.append((heading, len(body)))
+        body += f"{heading}\n{roff_to_text(roff)}"
+    stripped = body.strip()
+    # spans are into ``body``; strip() only removes a leading or trailing run of whitespace
+    lead = len(body) - len(body.lstrip())
+    ends = [start for _, start in spans[1:]] + [len(body)]
+    for names in DESCRIPTION_HEADINGS:
+        for (heading, start), end in zip(spans, ends):
+            if any(n in heading.upper() for n in names):
+                return summary, stripped, (start - lead, len(body[:end].rstrip()) - lead, "section")
+    return summary, stripped, (min(name_at, len(stripped)), min(name_at, len(stripped)), "removed")
 
 
 def _boilerplate(heading: str) -> bool:
@@ -153,7 +182,7 @@ def _boilerplate(heading: str) -> bool:
 def build(raw_dir: Path) -> RetrievalData:
     root = raw_paths(raw_dir)[0]
     dropped = {"link_stubs": 0, "so_includes": 0, "no_chinese_name_summary": 0, "empty_body": 0}
-    corpus, summary_to_docs = [], {}
+    corpus, summary_to_docs, evidence = [], {}, {}
     for path in sorted(root.glob("man*/*.gz")):
         raw = path.read_bytes()
         if raw[:2] != b"\x1f\x8b":  # a link stub: the file holds another page's file name
@@ -163,15 +192,16 @@ def build(raw_dir: Path) -> RetrievalData:
         if data.lstrip().startswith(b".so"):
             dropped["so_includes"] += 1
             continue
-        parsed = parse_page(data)
+        parsed = parse_page_with_evidence(data)
         if parsed is None:
             dropped["no_chinese_name_summary"] += 1
             continue
-        summary, body = parsed
+        summary, body, (start, end, kind) = parsed
         if len(body) < 50:
             dropped["empty_body"] += 1
             continue
         doc_id = path.relative_to(root).as_posix().removesuffix(".gz")
         corpus.append((doc_id, body))
         summary_to_docs.setdefault(summary, []).append(doc_id)
-    return RetrievalData.from_groups(corpus, summary_to_docs, dropped)
+        evidence.setdefault(summary, []).append(Evidence(doc_id, start, end, kind))
+    return RetrievalData.from_groups(corpus, summary_to_docs, dropped, evidence)

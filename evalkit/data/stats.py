@@ -85,13 +85,17 @@ def ndcg_at_10(scores: np.ndarray, relevant: list[set[int]]) -> float:
 
 def ndcg_at_k(scores: np.ndarray, relevant: list[set[int]], k: int) -> float:
     """Mean nDCG@k (binary relevance; a document scored 0 counts as not retrieved)."""
-    total = 0.0
+    return float(ndcg_per_query(scores, relevant, k).sum()) / max(len(relevant), 1)
+
+
+def ndcg_per_query(scores: np.ndarray, relevant: list[set[int]], k: int) -> np.ndarray:
+    out = np.zeros(len(relevant))
     for i, rel in enumerate(relevant):
         top = np.argsort(-scores[i], kind="stable")[:k]
         dcg = sum(1 / math.log2(r + 2) for r, d in enumerate(top) if d in rel and scores[i, d] > 0)
         idcg = sum(1 / math.log2(r + 2) for r in range(min(k, len(rel))))
-        total += dcg / idcg
-    return total / max(len(relevant), 1)
+        out[i] = dcg / idcg
+    return out
 
 
 def retrieval_baseline(folder: Path) -> dict:

@@ -22,12 +22,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.data.beir import Evidence
 from evalkit.errors import ConfigError, DataError
 
 # Builder modules of evalkit.data. A spec names one as ``builder: <module>`` or, for a builder
 # that makes several datasets from one recipe, ``builder: <module>:<arg>`` (``passkey:4096``):
 # ``build(raw_dir, arg)`` then builds the one for that argument, cached in ``<module>-<arg>/``.
-BUILDERS = ("laws", "manpages", "drcd", "pydocs", "tatoeba", "stdlib", "cosqa", "passkey", "needle")
+BUILDERS = ("laws", "laws_deep", "manpages", "drcd", "pydocs", "tatoeba", "stdlib", "cosqa", "passkey", "needle")
 
 
 @dataclass
@@ -37,17 +38,22 @@ class RetrievalData:
     qrels: list[tuple[str, str, int]]  # (query id, doc id, relevance)
     dropped: dict[str, int] = field(default_factory=dict)  # builder-side filters: reason -> count
     extra: dict = field(default_factory=dict)  # facts for build.json (e.g. lengths in reference tokens)
+    evidence: dict[str, list[Evidence]] = field(default_factory=dict)  # query id -> where its evidence sits
 
     @classmethod
-    def from_groups(cls, corpus, query_to_docs: dict[str, list[str]], dropped: dict[str, int]) -> RetrievalData:
+    def from_groups(cls, corpus, query_to_docs: dict[str, list[str]], dropped: dict[str, int],
+                    evidence: dict[str, list[Evidence]] | None = None) -> RetrievalData:
         """One query per distinct query text, relevant to every document that gave it; queries
-        numbered in the order of their first document, so ids are deterministic."""
-        queries, qrels = [], []
+        numbered in the order of their first document, so ids are deterministic. ``evidence``:
+        query text -> positions (one per document that gave it)."""
+        queries, qrels, positions = [], [], {}
         for n, (text, doc_ids) in enumerate(sorted(query_to_docs.items(), key=lambda kv: kv[1][0])):
             qid = f"q{n:04d}"
             queries.append((qid, text))
             qrels.extend((qid, d, 1) for d in doc_ids)
-        return cls(corpus=corpus, queries=queries, qrels=qrels, dropped=dropped)
+            if evidence and text in evidence:
+                positions[qid] = evidence[text]
+        return cls(corpus=corpus, queries=queries, qrels=qrels, dropped=dropped, evidence=positions)
 
 
 @dataclass
@@ -99,13 +105,20 @@ def write_built(data: RetrievalData | PairData, folder: Path) -> list[Path]:
         return [path]
     corpus, queries, qrels = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / "test.tsv"
     _write_jsonl(corpus, ({"_id": i, "title": "", "text": t} for i, t in data.corpus))
-    _write_jsonl(queries, ({"_id": i, "text": t} for i, t in data.queries))
+    _write_jsonl(queries, (_query_row(i, t, data.evidence.get(i)) for i, t in data.queries))
     qrels.parent.mkdir(exist_ok=True)
     with qrels.open("w", encoding="utf-8", newline="\n") as f:
         f.write("query-id\tcorpus-id\tscore\n")
         for q, d, s in data.qrels:
             f.write(f"{q}\t{d}\t{s}\n")
     return [corpus, queries, qrels]
+
+
+def _query_row(qid: str, text: str, evidence: list[Evidence] | None) -> dict:
+    row = {"_id": qid, "text": text}
+    if evidence:
+        row["evidence"] = [e.to_json() for e in evidence]
+    return row
 
 
 def _write_jsonl(path: Path, rows) -> None:

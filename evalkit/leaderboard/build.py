@@ -19,6 +19,7 @@ import evalkit
 from evalkit.leaderboard.scan import Pair, Scan, scan
 from evalkit.leaderboard.schema import (
     Cell,
+    DepthBucket,
     LengthBucket,
     Leaderboard,
     ModelEntry,
@@ -80,6 +81,12 @@ def _assemble(found: Scan, sources: list[Path], baseline: str | None, zero_shot_
     )
 
 
+def _depth(extra: dict) -> list[DepthBucket] | None:
+    buckets = (extra.get("by_depth") or {}).get("buckets")
+    fields = set(DepthBucket.model_fields)
+    return [DepthBucket(**{k: v for k, v in b.items() if k in fields}) for b in buckets] if buckets else None
+
+
 def _cell(key: tuple[str, str], pair: Pair, warnings: list[str]) -> Cell:
     model, task = key
     if pair.result is not None:
@@ -105,7 +112,7 @@ def _cell(key: tuple[str, str], pair: Pair, warnings: list[str]) -> Cell:
             config_hash=block.config_hash, fingerprint=block.task.fingerprint, date=block.date,
             device=_device(block), evaluation_seconds=block.wall_seconds.get("task"), profile=block.profile,
             result_file=str(pair.result_file), effective_length=(extra.get("effective_length") or {}).get("tokens"),
-            by_length=[LengthBucket(**b) for b in buckets] if buckets else None,
+            by_length=[LengthBucket(**b) for b in buckets] if buckets else None, by_depth=_depth(extra),
             zero_shot=trained_on[0], training_overlap=trained_on[1],
         )
     if pair.failure is not None:

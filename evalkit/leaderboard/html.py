@@ -12,7 +12,7 @@ import html
 
 from evalkit.leaderboard.compare import half_width, significance_marker
 from evalkit.leaderboard.html_sections import STYLE as SECTION_STYLE
-from evalkit.leaderboard.html_sections import by_length_section, significance_matrices
+from evalkit.leaderboard.html_sections import by_depth_section, by_length_section, significance_matrices
 from evalkit.leaderboard.markdown import LEGEND, ZERO_SHOT_MARK, baseline_comparisons, fmt_score, fmt_speed
 from evalkit.leaderboard.schema import Cell, Leaderboard
 
@@ -149,6 +149,7 @@ def to_html(lb: Leaderboard, plot_png: bytes | None = None, title: str = "evalki
                      f'intervals; mean score vs tokens per second" src="data:image/png;base64,{data}">')
     parts.append(significance_matrices(lb))
     parts.append(by_length_section(lb, length_png))
+    parts.append(by_depth_section(lb))
     parts += _details(lb)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import html
 
-from evalkit.leaderboard.markdown import fmt_p, fmt_score
+from evalkit.leaderboard.markdown import depth_cell, fmt_p, fmt_score
 from evalkit.leaderboard.schema import Leaderboard
 
 STYLE = """
@@ -78,5 +78,23 @@ def by_length_section(lb: Leaderboard, plot_png: bytes | None) -> str:
             f'<tr><td class="text">{e(c.model)}</td>'
             + "".join(f"<td>{fmt_score(b.score)} ({b.queries})</td>" if b.queries else "<td>-</td>" for b in c.by_length)
             + "</tr>" for c in cells if c.task == task)
+        parts.append(f"<h3>{e(task)}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return "".join(parts)
+
+
+def by_depth_section(lb: Leaderboard) -> str:
+    """The depth tables (the curves are in the by-length plot above)."""
+    cells = [c for c in lb.cells if c.by_depth]
+    if not cells:
+        return ""
+    parts = ["<h2>Quality by evidence depth</h2>",
+             '<p class="note">Main score x 100 [95% bootstrap interval] by how many tokens of the relevant document '
+             "lie before the query's evidence (the model's own tokens); in brackets the queries, how many lie past "
+             "the model's window and how many this run never read.</p>"]
+    for task in sorted({c.task for c in cells}):
+        labels = [b.bucket for b in next(c for c in cells if c.task == task).by_depth]
+        head = "".join(f"<th>{e(x)}</th>" for x in ["model", *labels])
+        body = "".join(f'<tr><td class="text">{e(c.model)}</td>' + "".join(f"<td>{e(depth_cell(b))}</td>" for b in c.by_depth)
+                       + "</tr>" for c in cells if c.task == task)
         parts.append(f"<h3>{e(task)}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     return "".join(parts)

@@ -79,12 +79,39 @@ def length_lines(lb: Leaderboard) -> list[str]:
         rows = [[c.model] + [f"{fmt_score(b.score)} ({b.queries})" if b.queries else "-" for b in c.by_length]
                 for c in cells if c.task == task]
         lines += [f"### {task}", ""] + _table(["model"] + labels, rows) + [""]
+    lines += depth_lines(lb)
     effective = [c for c in lb.cells if c.effective_length is not None]
     if effective:
         lines += ["## Effective context length", "",
                   "The longest tested length whose score is at least 90% of the score at the shortest length.", ""]
         lines += _table(["model", "task", "effective length (tokens)"],
                         [[c.model, c.task, f"{c.effective_length:,}"] for c in effective])
+    return lines
+
+
+def depth_cell(b) -> str:
+    """A depth bucket: score x 100 [95% CI] (queries; beyond the window / out of reach)."""
+    if not b.queries:
+        return "-"
+    ci = "" if b.ci_low is None else f" [{100 * b.ci_low:.1f}, {100 * b.ci_high:.1f}]"
+    out = f"{fmt_score(b.score)}{ci} ({b.queries}"
+    if b.beyond_window:
+        out += f"; {b.beyond_window} past window" + (f", {b.beyond_reach} unread" if b.beyond_reach else "")
+    return out + ")"
+
+
+def depth_lines(lb: Leaderboard) -> list[str]:
+    cells = [c for c in lb.cells if c.by_depth]
+    if not cells:
+        return []
+    lines = ["## Quality by evidence depth", "",
+             "Main score x 100 [95% bootstrap interval] of the queries whose evidence lies this many tokens into "
+             "its document (the model's own tokens); in brackets the queries, how many of them lie past the "
+             "model's window (max_length) and how many this run never read (truncation; chunking reads all).", ""]
+    for task in sorted({c.task for c in cells}):
+        labels = [b.bucket for b in next(c for c in cells if c.task == task).by_depth]
+        rows = [[c.model] + [depth_cell(b) for b in c.by_depth] for c in cells if c.task == task]
+        lines += [f"### {task}", ""] + _table(["model"] + labels, rows) + [""]
     return lines
 
 

@@ -104,24 +104,40 @@ def _scores_with_intervals(ax, lb: Leaderboard) -> None:
 
 
 def length_png(lb: Leaderboard, dpi: int = 110) -> bytes | None:
-    """Score vs relevant-document length, one panel per task, one line per model."""
-    cells = [c for c in lb.cells if c.by_length]
-    if not cells:
+    """Score vs relevant-document length, one panel per task, one line per model; then score vs
+    evidence depth (with its intervals) for tasks whose queries carry evidence positions."""
+    panels = [(t, "length") for t in sorted({c.task for c in lb.cells if c.by_length})]
+    panels += [(t, "depth") for t in sorted({c.task for c in lb.cells if c.by_depth})]
+    if not panels:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = sorted({c.task for c in cells})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), dpi=dpi, squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        for c in (c for c in cells if c.task == task):
-            pts = [(b.bucket, 100 * b.score) for b in c.by_length if b.score is not None]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=c.model)
-        ax.set_title(f"{task}: score by document length", fontsize=10)
-        ax.set_xlabel("relevant document length (model tokens)")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), dpi=dpi, squeeze=False)
+    for ax, (task, kind) in zip(axes[0], panels):
+        if kind == "length":
+            for c in (c for c in lb.cells if c.task == task and c.by_length):
+                pts = [(b.bucket, 100 * b.score) for b in c.by_length if b.score is not None]
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=c.model)
+            ax.set_title(f"{task}: score by document length", fontsize=10)
+            ax.set_xlabel("relevant document length (model tokens)")
+        else:
+            depth_curves(ax, [c for c in lb.cells if c.task == task and c.by_depth])
+            ax.set_title(f"{task}: score by evidence depth", fontsize=10)
         ax.set_ylabel("main score x 100")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     return _png(fig)
+
+
+def depth_curves(ax, cells) -> None:
+    """One line per model: score x 100 by evidence-depth bucket, 95% intervals as error bars."""
+    for c in cells:
+        pts = [b for b in c.by_depth if b.score is not None]
+        y = [100 * b.score for b in pts]
+        err = [[100 * (b.score - b.ci_low) if b.ci_low is not None else 0 for b in pts],
+               [100 * (b.ci_high - b.score) if b.ci_high is not None else 0 for b in pts]]
+        ax.errorbar([b.bucket for b in pts], y, yerr=err, marker="o", capsize=3, label=c.model)
+    ax.set_xlabel("evidence depth: tokens before it (model tokens)")

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"  # 2.1: zero-shot flags; 2.2: Cell.by_depth
 SCHEMA_FILE = Path(__file__).with_name("leaderboard.schema.json")
 
 CellStatus = Literal["ok", "failed", "missing"]
@@ -68,6 +68,17 @@ class LengthBucket(_Strict):
     weight: float = Field(description="Share of the task score: the buckets' weighted scores sum to main_score.")
 
 
+class DepthBucket(_Strict):
+    bucket: str = Field(description="Tokens of the relevant document before the query's evidence, in the model's tokens: ≤512, 512–2k, 2k–8k, 8k–32k, >32k.")
+    queries: int
+    score: float | None = Field(description="Weighted mean of the queries' main-metric values in this bucket (null when empty).")
+    weight: float = Field(description="Share of the task score (when every query has a position the weighted scores sum to main_score).")
+    ci_low: float | None = Field(None, description="95% bootstrap interval of score (queries resampled within subsets).")
+    ci_high: float | None = None
+    beyond_window: int | None = Field(None, description="Queries whose evidence starts past the model's max_length (what truncation cuts).")
+    beyond_reach: int | None = Field(None, description="Queries whose evidence this run never encoded (0 when chunking: the windows cover every token).")
+
+
 class Cell(_Strict):
     model: str = Field(description="ModelEntry.id")
     task: str = Field(description="TaskEntry.name")
@@ -81,6 +92,7 @@ class Cell(_Strict):
     ci_note: str | None = Field(None, description="Why there is no interval (e.g. no per-item scores: a result from an older evalkit or from mteb).")
     effective_length: int | None = Field(None, description="Long-context tasks (one subset per length): the longest tested length scoring >= 90% of the shortest length's score.")
     by_length: list[LengthBucket] | None = Field(None, description="Retrieval: the score by relevant-document length in the model's tokens (buckets weighted as in the task score).")
+    by_depth: list[DepthBucket] | None = Field(None, description="Retrieval with evidence positions: the score by evidence depth in the model's tokens.")
     subsets: list[SubsetScore] = Field(default_factory=list, description="Main score per split and subset.")
     config_hash: str | None = None
     fingerprint: str | None = None
@@ -145,7 +157,7 @@ class Comparison(_Strict):
 
 
 class Leaderboard(_Strict):
-    schema_version: Literal["2.1"] = SCHEMA_VERSION
+    schema_version: Literal["2.2"] = SCHEMA_VERSION
     kind: Literal["evalkit-leaderboard"] = "evalkit-leaderboard"
     provenance: Provenance
     models: list[ModelEntry] = Field(description="Rows, best rank first.")

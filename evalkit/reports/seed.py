@@ -14,6 +14,7 @@ import base64
 import html
 from pathlib import Path
 
+from evalkit.leaderboard.plot import depth_curves
 from evalkit.leaderboard.schema import Cell, Leaderboard
 from evalkit.tasks.perf.table import fmt_mb, fmt_ms
 from evalkit.results import atomic_write_bytes, atomic_write_text
@@ -31,6 +32,25 @@ def _quality(cell: Cell | None) -> str:
         return cell.status.upper()
     hw = None if cell.ci_low is None else (cell.ci_high - cell.ci_low) / 2
     return f"{100 * cell.main_score:.2f}" + (f" ±{100 * hw:.2f}" if hw is not None else "")
+
+
+DEEP = ("8k–32k", ">32k")  # evidence depth buckets of the "beyond 8k tokens" row
+
+
+def deep_evidence(cell: Cell | None) -> str:
+    """zh_longdoc's queries whose evidence lies beyond 8k of the model's tokens: score x 100 with
+    its 95% interval, the queries, and how many of them this variant never read."""
+    if cell is None or cell.status != "ok":
+        return "not run" if cell is None else cell.status.upper()
+    deep = [b for b in cell.by_depth or [] if b.bucket in DEEP and b.queries]
+    if not deep:
+        return "no queries that deep" if cell.by_depth else "–"
+    n, weight = sum(b.queries for b in deep), sum(b.weight for b in deep)
+    score = sum(b.weight * b.score for b in deep) / weight
+    one = deep[0] if len(deep) == 1 and deep[0].ci_low is not None else None  # an interval per bucket only
+    ci = f" [{100 * one.ci_low:.1f}, {100 * one.ci_high:.1f}]" if one else ""
+    unread = sum(b.beyond_reach or 0 for b in deep)
+    return f"{100 * score:.2f}{ci} ({n} queries" + (f", {unread} unread" if unread else ", all read") + ")"
 
 
 def seed_rows(lb: Leaderboard, perf: dict[str, dict]) -> tuple[list[str], list[tuple[str, list[str]]]]:
@@ -68,6 +88,8 @@ def seed_rows(lb: Leaderboard, perf: dict[str, dict]) -> tuple[list[str], list[t
         ("峰值内存 peak memory at 1k tokens", [memory(m) for m in models]),
         ("最大支持长度 configured max length", [f"{entries[m].max_tokens:,} tokens" if entries[m].max_tokens else "–" for m in models]),
         *[(label, [effective(m, task) for m in models]) for label, task in LONG],
+        ("真实文本 real text, evidence beyond 8k tokens (zh_longdoc, nDCG@10 x 100)",
+         [deep_evidence(cells.get((m, "zh_longdoc"))) for m in models]),
         ("输出维度 output dimension", [str(entries[m].dimension or f(m).get("dim") or "–") for m in models]),
         *[(label + " (main score x 100 ± 95% CI)", [_quality(cells.get((m, task))) for m in models]) for label, task in QUALITY],
         ("device", [f(m).get("device") or ", ".join(entries[m].devices) or "–" for m in models]),
@@ -89,7 +111,8 @@ def to_markdown(lb: Leaderboard, perf: dict[str, dict]) -> str:
 
 
 def curves_png(lb: Leaderboard, perf: dict[str, dict]) -> bytes:
-    """Latency and memory vs length (perf), score vs passkey/needle length, score by document length."""
+    """Latency and memory vs length (perf), score vs passkey/needle length, score by document length
+    and by evidence depth."""
     import io
 
     import matplotlib
@@ -97,11 +120,11 @@ def curves_png(lb: Leaderboard, perf: dict[str, dict]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.3), dpi=110)
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.3), dpi=110)
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colors: dict[str, str] = {}
 
-    def color(model: str) -> str:  # one colour per model across the three panels
+    def color(model: str) -> str:  # one colour per model across the panels
         return colors.setdefault(model, cycle[len(colors) % len(cycle)])
 
     for model, fig_ in perf.items():
@@ -122,6 +145,8 @@ def curves_png(lb: Leaderboard, perf: dict[str, dict]) -> bytes:
             pts = [(b.bucket, 100 * b.score) for b in c.by_length if b.score is not None]
             axes[2].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=c.model, color=color(c.model))
     axes[2].set(xlabel="relevant document length (model tokens)", ylabel="nDCG@10 x 100", title="zh_longdoc by length")
+    depth_curves(axes[3], [c for c in lb.cells if c.task == "zh_longdoc" and c.by_depth])
+    axes[3].set(ylabel="nDCG@10 x 100", title="zh_longdoc by evidence depth")
     from matplotlib.ticker import NullFormatter
 
     for ax in axes:
@@ -140,7 +165,7 @@ def write_seed_report(lb: Leaderboard, perf: dict[str, dict], folder: Path, stem
     folder = Path(folder)
     md, png = to_markdown(lb, perf), curves_png(lb, perf)
     paths = {"md": folder / f"{stem}.md", "png": folder / f"{stem}.png", "html": folder / f"{stem}.html"}
-    atomic_write_text(paths["md"], md + f"\n![latency, long-context and by-length curves]({stem}.png)\n")
+    atomic_write_text(paths["md"], md + f"\n![latency, long-context, by-length and by-depth curves]({stem}.png)\n")
     atomic_write_bytes(paths["png"], png)
     models, rows = seed_rows(lb, perf)
     table = ("<table><thead><tr><th>指标 metric</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in models)

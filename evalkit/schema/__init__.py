@@ -47,7 +47,7 @@ class Job(BaseModel):
         out = {
             "model": scoring_dump(self.model),
             "task": scoring_dump(self.task, drop_defaults=True) | {"names": None},
-            "encode": scoring_dump(self.encode, drop_defaults=True),
+            "encode": self.encode.scoring(),
         }
         if self.rerank is not None:  # absent without a reranker: older hashes stay as they were
             out["rerank"] = scoring_dump(self.rerank)

@@ -11,9 +11,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from evalkit.fields import Strict, speed
+from evalkit.fields import Strict, scoring_dump, speed
 
 SHARD = re.compile(r"^(\d+)/(\d+)$")
+CHUNK_FIELDS = ("chunk_tokens", "chunk_overlap", "chunk_pooling")
+# How windows are cut (evalkit.encoders.layers.chunking.token_windows), part of a chunked result's identity:
+# 2 = the last window is a whole window (issue 21; before, whatever was left over).
+CHUNK_WINDOWS = 2
 
 
 class EncodeConfig(Strict):
@@ -31,7 +35,10 @@ class EncodeConfig(Strict):
     # Texts longer than the model's context: truncate (counted) | chunk (overlapping windows
     # in model tokens, window vectors pooled).
     long_docs: Literal["truncate", "chunk"] = "truncate"
-    chunk_tokens: int | None = Field(None, ge=8)  # window incl. special tokens; None: the model's max
+    # Window incl. special tokens, capped at the model's max (None: the model's max). 128 with
+    # overlap 64 and MaxP, from measurements (docs/long_context.md): a small model's vector of a
+    # whole 256-token window loses a one-sentence detail among the windows of other documents.
+    chunk_tokens: int | None = Field(128, ge=8)
     chunk_overlap: int = Field(64, ge=0)
     # maxp: a retrieval document scores as its best window (Dai & Callan's MaxP); elsewhere, and for
     # queries, window vectors are averaged. mean / max: one pooled vector per text everywhere.
@@ -58,6 +65,15 @@ class EncodeConfig(Strict):
         if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
             raise ValueError(f"shard must be 'i/N' with 0 <= i < N, e.g. 0/4; got {v!r}")
         return f"{int(m.group(1))}/{int(m.group(2))}"
+
+    def scoring(self) -> dict:
+        """The settings that can change a vector, for the config hash: defaults left out, except
+        that chunk settings count only when chunking, and then always, with the window rule, so
+        a chunked result from before a changed default or rule never passes for a new one."""
+        out = {k: v for k, v in scoring_dump(self, drop_defaults=True).items() if k not in CHUNK_FIELDS}
+        if self.long_docs == "chunk":
+            out |= {k: getattr(self, k) for k in CHUNK_FIELDS} | {"chunk_windows": CHUNK_WINDOWS}
+        return out
 
     def shard_index(self) -> tuple[int, int] | None:
         if self.shard is None:

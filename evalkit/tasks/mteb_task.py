@@ -19,7 +19,8 @@ log = logging.getLogger("evalkit.tasks")
 class MtebTask(Task):
     def __init__(self, mteb_task, *, fingerprint: str, source: str, instruction: str | None = None,
                  skipped_rows: dict[str, int] | None = None, limit: int | None = None,
-                 subsets: list[str] | None = None, extra: dict[str, Any] | None = None):
+                 subsets: list[str] | None = None, extra: dict[str, Any] | None = None,
+                 positions: dict | None = None):
         self.mteb_task = mteb_task
         meta = mteb_task.metadata
         self.name, self.type, self.main_metric = meta.name, meta.type, meta.main_score
@@ -29,6 +30,7 @@ class MtebTask(Task):
         self.skipped_rows = dict(skipped_rows or {})
         self.limit, self.subsets = limit, subsets
         self.extra = dict(extra or {})  # builder facts for the result (e.g. subset fingerprints)
+        self.positions = dict(positions or {})  # evidence spans per subset and query (evalkit.tasks.by_depth)
 
     def expected_subsets(self) -> dict[str, list[str]]:
         return {split: list(self.mteb_task.hf_subsets) for split in self.mteb_task.eval_splits}
@@ -58,7 +60,27 @@ class MtebTask(Task):
                          items=items, extra=extra)
         if self.type == "Retrieval":
             self._length_figures(out, encoder)
+            if self.positions and out.items is not None:
+                out.extra["by_depth"] = self._depth_figures(out, encoder, chunked=_chunked(ctx.stack))
         return out
+
+    def _depth_figures(self, out: TaskOutput, encoder, *, chunked: bool) -> dict:
+        """Quality by evidence depth in the model's own tokens (evalkit.tasks.by_depth)."""
+        from evalkit.encoders.base import Role
+        from evalkit.tasks import by_depth as bd
+
+        view = encoder.tokenizer_view()  # the limit from the view too: all vectors cached, the model never loads
+        max_tokens = getattr(view, "max_tokens", None) or encoder.meta.max_tokens
+        if view is not None:
+            def count(texts):
+                return [n - view.n_special for n in view.lengths(view.prepare(texts, role=Role.DOCUMENT))]
+            special, tokenizer = view.n_special, "the model's own"
+        else:  # an endpoint: Qwen3's vocabulary stands in, as for document lengths
+            count, special, tokenizer = reference_counter(), 2, "reference (Qwen3's tokenizer.json)"
+        window = max_tokens - special if max_tokens else None
+        figures = bd.by_depth(out.items, bd.evidence_depths(self.mteb_task, self.positions, count), window,
+                              chunked=chunked)
+        return figures | {"tokenizer": tokenizer, "long_docs": "chunk" if chunked else "truncate"}
 
     def _reranked(self, rerank, first_stage: Path, pred_dir: Path):
         """mteb's reranking path: the task's top_ranked from the first stage's predictions, scored
@@ -116,6 +138,13 @@ class MtebTask(Task):
                     return None
                 subsets.append(items)
         return TaskItems(task=self.name, main_metric=self.main_metric, subsets=subsets) if subsets else None
+
+
+def _chunked(stack) -> bool:
+    """Whether this run's documents are read in windows (encode.long_docs=chunk)."""
+    from evalkit.encoders.layers.chunking import ChunkingEncoder
+
+    return any(isinstance(layer, ChunkingEncoder) for layer in getattr(stack, "layers", None) or [])
 
 
 def first_stage_summary(task_result) -> dict[str, Any]:

@@ -43,12 +43,14 @@ def spec_task(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: st
         needs = sorted({n for b in builders for n in store.builder_needs(b, raw_dir)})
         raw.ensure_raw(needs, raw_dir, fetch, what=f"task {spec.name}")
 
-    dataset, skipped, fingerprints = {}, {}, {}
+    dataset, skipped, fingerprints, positions = {}, {}, {}, {}
     for subset in wanted:
         sub = subsets[subset]
         folder, fingerprints[subset] = _subset_folder(sub, base, raw_dir, cache_dir, fetch)
         if spec.type == "Retrieval":
-            dataset[subset], sub_skipped = _retrieval_split(folder, spec.split, limit)
+            dataset[subset], sub_skipped, where = _retrieval_split(folder, spec.split, limit)
+            if where:
+                positions[subset] = where
         else:
             dataset[subset], sub_skipped = _pairs_split(folder, limit), {}
         for reason, count in sub_skipped.items():
@@ -61,7 +63,8 @@ def spec_task(spec: TaskSpec, base: Path, cfg, raw_dir, cache_dir, *, source: st
     task.data_loaded = True
     return MtebTask(task, fingerprint=fingerprint, source=source, instruction=spec.instruction, skipped_rows=skipped,
                     limit=limit, subsets=getattr(cfg, "subsets", None), extra={"subset_fingerprints": fingerprints,
-                           "mteb_datasets": sorted({d for s in wanted for d in spec.subset_specs()[s].mteb_datasets})})
+                           "mteb_datasets": sorted({d for s in wanted for d in spec.subset_specs()[s].mteb_datasets})},
+                    positions=positions)
 
 
 def _subset_folder(sub: SubsetSpec, base: Path, raw_dir, cache_dir, fetch=None) -> tuple[Path, str]:
@@ -76,7 +79,9 @@ def _subset_folder(sub: SubsetSpec, base: Path, raw_dir, cache_dir, fetch=None) 
     return path, store.files_fingerprint(files, extra="user-data")
 
 
-def _retrieval_split(folder: Path, split: str, limit: int | None) -> tuple[dict, dict]:
+def _retrieval_split(folder: Path, split: str, limit: int | None) -> tuple[dict, dict, dict]:
+    """mteb's in-memory retrieval split, the rows skipped, and the evidence positions of the
+    queries asked ({query: [(document, start, end)]}; evalkit.tasks.by_depth)."""
     data = beir.read_retrieval(folder, split)
     query_ids = list(data.queries)
     doc_ids = list(data.corpus)
@@ -96,7 +101,8 @@ def _retrieval_split(folder: Path, split: str, limit: int | None) -> tuple[dict,
     )
     queries = Dataset.from_dict({"id": query_ids, "text": [data.queries[q] for q in query_ids]})
     qrels = {q: dict(data.qrels[q]) for q in query_ids}
-    return {"corpus": corpus, "queries": queries, "relevant_docs": qrels, "top_ranked": None}, data.skipped
+    positions = {q: [(e.doc_id, e.start, e.end) for e in data.evidence[q]] for q in query_ids if q in data.evidence}
+    return {"corpus": corpus, "queries": queries, "relevant_docs": qrels, "top_ranked": None}, data.skipped, positions
 
 
 def _pairs_split(folder: Path, limit: int | None) -> Dataset:
