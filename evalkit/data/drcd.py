@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from pathlib import Path
 
 from evalkit.data.beir import Evidence
