@@ -185,6 +185,18 @@ def test_permutation_pvalue_exact_for_small_n_two_subsets_and_a_tie():
         int((np.r_[a1 - b1, a2 - b2] > 0).sum()), 1, int((np.r_[a1 - b1, a2 - b2] < 0).sum()), 12)
 
 
+def test_one_differing_item_among_many_gives_the_exact_p_of_its_two_arrangements():
+    # float16 vectors against float32 on a full task: one query of 1,195 moved (a deploy_compare run)
+    rng = np.random.default_rng(10)
+    a = rng.uniform(size=40)
+    b = a.copy()
+    b[17] -= 0.3
+    cmp = paired_comparison([ItemScores(ids(40), a)], [ItemScores(ids(40), b)], task="T")
+    null = sign_flip_statistic([a - b], [np.array([[1.0] * 40, [1.0] * 17 + [-1.0] + [1.0] * 22])])
+    assert cmp.p_value == pytest.approx(two_sided_p(null, (a - b).mean(), adjustment=0)) == 1.0
+    assert (cmp.wins, cmp.ties, cmp.losses) == (1, 39, 0)
+
+
 def test_spearman_permutation_exact_swaps_ranks_within_pairs():
     rng = np.random.default_rng(10)
     gold = rng.integers(0, 5, 11).astype(float)

@@ -98,8 +98,10 @@ def _permutation_pvalue(pairs, n_resamples, seed) -> float:
     out_a, out_b = np.concatenate(out_a).astype(float), np.concatenate(out_b).astype(float)
     swappable = np.flatnonzero(out_a != out_b)
     m = len(swappable)
-    if m == 0:
-        return 1.0  # identical outputs: every swap gives the observed statistic
+    if m <= 1:
+        # identical outputs: every swap gives the observed statistic; one differing item: its two
+        # arrangements give +d and -d, equally extreme (two-sided p = 1; scipy needs two or more)
+        return 1.0
     pool = np.concatenate([out_a[swappable], out_b[swappable]])
 
     def subset_value(full, k):
