@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 from evalkit.errors import ConfigError
 from evalkit.leaderboard import build_leaderboard
 from evalkit.runner import run
-from evalkit.schema import EncodeConfig
+from evalkit.schema import EncodeConfig, validate_model_config
 from evalkit.variants import variant_of
 from tests.fixtures.fake_encoder import fake_stack
 from tests.fixtures.tiny_beir import SUBSETS
@@ -144,6 +144,9 @@ def test_every_vector_type_is_a_variant_scored_and_compared_to_float32(tmp_path,
     assert len({r.path for r in records.values()}) == len(types)
     # the same bits, stored signed or unsigned: the same ranking
     assert records["binary"].main_score == records["ubinary"].main_score
+    # a sweep adds a BM25 row (leaderboard.baseline_bm25): on the board, not among the deployment rows
+    bm25_job = jobs["float32"].model_copy(update={"model": validate_model_config({"name": "bm25", "backend": "bm25"})})
+    assert run(bm25_job)[0].status == "ok"
     board = build_leaderboard([tmp_path / "out" / "results"], baseline="fake")
     compared = {c.model_a for c in board.comparisons if c.model_b == "fake"}
     assert {f"fake · vectors={t}" for t in types[1:]} <= compared
@@ -154,6 +157,7 @@ def test_every_vector_type_is_a_variant_scored_and_compared_to_float32(tmp_path,
     assert baseline_of(board) == "fake"
     paths = write_deploy_report(board, {}, tmp_path)
     report = paths["md"].read_text(encoding="utf-8")
+    assert "bm25" in {m.id for m in board.models} and "| bm25 |" not in report
     int8 = next(c for c in board.comparisons if c.model_a == "fake · vectors=int8")
     line = next(x for x in report.splitlines() if x.startswith("| fake · vectors=int8 | tiny_faq"))
     assert f"{100 * int8.diff:+.2f} [{100 * int8.ci_low:+.2f}, {100 * int8.ci_high:+.2f}]" in line

@@ -57,9 +57,14 @@ class Row:
                 "load_seconds": self.perf.get("load_seconds")}
 
 
+def _deployable(lb: Leaderboard) -> list:
+    """The rows of vector models: a sweep's BM25 row (leaderboard.baseline_bm25) has no deployment variants."""
+    return [m for m in lb.models if m.backend != "bm25"]
+
+
 def baseline_of(lb: Leaderboard) -> str:
     """The one row that changes no deployment field; an error naming the rows otherwise."""
-    plain = [m.id for m in lb.models
+    plain = [m.id for m in _deployable(lb)
              if not any(part.split("=")[0] in DEPLOY_FIELDS for part in m.variant.split(SEP)[1:])]
     if len(plain) != 1:
         raise ValueError(f"deploy report: need exactly one full-precision row (no {', '.join(DEPLOY_FIELDS)} "
@@ -78,7 +83,7 @@ def _vector_facts(result_file: str | None) -> dict:
 
 
 def deploy_rows(lb: Leaderboard, perf: dict[str, dict], baseline: str) -> list[Row]:
-    rows = {m.id: Row(variant=m.id, perf=perf.get(m.id) or {}, dim=m.dimension) for m in lb.models}
+    rows = {m.id: Row(variant=m.id, perf=perf.get(m.id) or {}, dim=m.dimension) for m in _deployable(lb)}
     for cell in lb.cells:
         row = rows.get(cell.model)
         if row is None or cell.task == "perf" or cell.status != "ok" or cell.main_score is None:
@@ -95,7 +100,7 @@ def deploy_rows(lb: Leaderboard, perf: dict[str, dict], baseline: str) -> list[R
         dim = row.dim or row.perf.get("dim")
         if row.bytes_per_vector is None and dim:
             row.bytes_per_vector = 4 * int(dim)  # no compression layer: the model's float32
-    order = [baseline] + [m.id for m in lb.models if m.id != baseline]
+    order = [baseline] + [m.id for m in _deployable(lb) if m.id != baseline]
     return [rows[r] for r in order]
 
 
