@@ -137,3 +137,22 @@ def test_lengths_after_an_encode_are_the_tokenizers_own(minilm):
     expected = [len(minilm.tokenizer(t, add_special_tokens=True)["input_ids"]) for t in prepared]
     assert view.lengths(prepared) == expected
     assert view.lengths(prepared[::-1]) == expected[::-1]
+
+
+def test_best_documents_is_maxp_over_windows_in_blocks_as_numpy_computes_it():
+    import numpy as np
+
+    from evalkit.encoders.layers.top_k import BLOCK, best_documents
+
+    rng = np.random.default_rng(0)
+    queries, windows = rng.normal(size=(BLOCK * 2 + 88, 8)), rng.normal(size=(50, 8))
+    owner = np.unique(np.sort(rng.integers(0, 20, 50)), return_inverse=True)[1]  # windows of a document together
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    doc_ids, query_ids = [f"d{i}" for i in range(owner.max() + 1)], [f"q{i}" for i in range(len(queries))]
+    got = best_documents(queries, query_ids, windows, doc_ids, lambda a, b: a @ b.T, 5,
+                         per_doc=lambda sims: np.maximum.reduceat(sims, starts, axis=1))
+    full = np.stack([(queries @ windows[owner == d].T).max(axis=1) for d in range(len(doc_ids))], axis=1)
+    assert len(got) == len(queries)
+    for i in (0, BLOCK - 1, BLOCK, len(queries) - 1):  # both sides of a block boundary
+        want = np.argsort(-full[i])[:5]
+        assert got[query_ids[i]] == pytest.approx({doc_ids[j]: full[i, j] for j in want}, abs=1e-12)

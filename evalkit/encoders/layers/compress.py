@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from evalkit.encoders.base import EncoderMeta, EncoderWrapper, Role, TaskTexts, collect, encode_iter
+from evalkit.encoders.layers.top_k import best_documents
 from evalkit.errors import ConfigError
 
 VectorType = Literal["float32", "float16", "int8", "uint8", "binary", "ubinary"]
@@ -163,11 +164,4 @@ class CalibratedSearch:
         if self._docs is None:
             raise ValueError("CalibratedSearch.search before index")
         q = self.compressor.encode(list(queries["text"]), role=Role.QUERY, instruction=self.instruction)
-        results = {}
-        for start in range(0, len(q), 256):  # bounded memory: 256 queries x the corpus at a time
-            sims = np.asarray(self.adapter.similarity(q[start : start + 256], self._docs), dtype=np.float64)
-            k = min(top_k, sims.shape[1])
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            for row, qid in enumerate(queries["id"][start : start + 256]):
-                results[qid] = {self._ids[j]: float(sims[row, j]) for j in top[row]}
-        return results
+        return best_documents(q, queries["id"], self._docs, self._ids, self.adapter.similarity, top_k)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from evalkit.encoders.base import Role, collect, encode_iter
+from evalkit.encoders.layers.top_k import best_documents
 
 
 class MaxPSearch:
@@ -42,12 +43,6 @@ class MaxPSearch:
         if self._windows is None:
             raise ValueError("MaxPSearch.search before index")
         q = self.chunker.encode(list(queries["text"]), role=Role.QUERY, instruction=self.instruction)
-        results = {}
-        for start in range(0, len(q), 256):  # bounded memory: 256 queries x all windows at a time
-            sims = np.asarray(self.adapter.similarity(q[start : start + 256], self._windows), dtype=np.float64)
-            per_doc = np.maximum.reduceat(sims, self._starts, axis=1)
-            k = min(top_k, per_doc.shape[1])
-            top = np.argpartition(-per_doc, k - 1, axis=1)[:, :k]
-            for row, qid in enumerate(queries["id"][start : start + 256]):
-                results[qid] = {self._ids[j]: float(per_doc[row, j]) for j in top[row]}
-        return results
+        starts = self._starts  # a document's score is its best window's
+        return best_documents(q, queries["id"], self._windows, self._ids, self.adapter.similarity, top_k,
+                              per_doc=lambda sims: np.maximum.reduceat(sims, starts, axis=1))
