@@ -131,3 +131,37 @@ class LocalEncoder:
 
     def close(self) -> None:
         pass
+
+
+class TorchModelEncoder(LocalEncoder):
+    """A torch model fed with its own tokenizer's ids (backends ``hf`` and ``jina``): their common
+    start, device, per-batch library path and close. A subclass sets ``model``, ``tokenizer``,
+    ``view`` and ``_library_ids(texts, limit)`` (how the library itself tokenises and truncates)."""
+
+    def _start(self, cfg, hooks: Hooks, batching: Batching | None) -> str:
+        """Settings, torch and the device; returns the dtype name (``auto`` resolved for the device)."""
+        import torch
+
+        from evalkit.encoders.torch_utils import auto_dtype, resolve_device
+
+        self.torch = torch
+        self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
+        self.batch_size = cfg.batch_size
+        self._device = torch.device(resolve_device(cfg.device))
+        return auto_dtype(cfg.device) if cfg.dtype == "auto" else cfg.dtype
+
+    def _check_ids(self) -> None:
+        """Does evalkit's tokenisation give the library's ids (short and at the limit)? Else per batch."""
+        self.fast_ids = (self.view.check(self._library_ids, 12)
+                         and self.view.check(self._library_ids, self.cfg.max_length))
+
+    def device(self):
+        return self._device
+
+    def forward_texts(self, texts: list[str]) -> np.ndarray:
+        return self.forward_ids(self._library_ids(texts, self.cfg.max_length))
+
+    def close(self) -> None:
+        self.model = None
+        if self._device.type == "cuda":
+            self.torch.cuda.empty_cache()

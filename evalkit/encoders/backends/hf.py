@@ -25,7 +25,7 @@ from pydantic import Field
 
 from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role
 from evalkit.encoders.batching import Batching
-from evalkit.encoders.local import LocalEncoder
+from evalkit.encoders.local import TorchModelEncoder
 from evalkit.encoders.config import QWEN3_DEFAULT_INSTRUCTION, QWEN3_MAX_CONTEXT, Dtype, InstructionFormat, ModelBase
 from evalkit.encoders.instructions import format_inputs
 from evalkit.encoders.tokens import TokenizerView
@@ -119,18 +119,13 @@ def load_view(cfg: Config) -> TokenizerView:
                          extra_suffix=eos_suffix(tokenizer, cfg.model_id))
 
 
-class HFEncoder(LocalEncoder):
+class HFEncoder(TorchModelEncoder):
     def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None):
-        import torch
         from transformers import AutoModel
 
-        from evalkit.encoders.torch_utils import auto_dtype, model_size, resolve_device, resolve_dtype
+        from evalkit.encoders.torch_utils import model_size, resolve_dtype
 
-        self.torch = torch
-        self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
-        self.batch_size = cfg.batch_size
-        self._device = torch.device(resolve_device(cfg.device))
-        dtype = auto_dtype(cfg.device) if cfg.dtype == "auto" else cfg.dtype
+        dtype = self._start(cfg, hooks, batching)
         revision = None if Path(cfg.model_id).exists() else cfg.revision
         self.tokenizer = load_tokenizer(cfg)
         kwargs = {"dtype": resolve_dtype(dtype), "trust_remote_code": cfg.trust_remote_code}
@@ -152,10 +147,7 @@ class HFEncoder(LocalEncoder):
                    "instruction_format": cfg.instruction_format},
         )
         self.view = TokenizerView(self.tokenizer, cfg.max_length, self.prepare, extra_suffix=suffix)
-        self.fast_ids = self.view.check(self._library_ids, 12) and self.view.check(self._library_ids, cfg.max_length)
-
-    def device(self):
-        return self._device
+        self._check_ids()
 
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
         return prepare_texts(self.cfg, texts, role=role, instruction=instruction)
@@ -180,14 +172,6 @@ class HFEncoder(LocalEncoder):
             if self.cfg.normalize:
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
             return pooled.cpu().numpy()
-
-    def forward_texts(self, texts: list[str]) -> np.ndarray:
-        return self.forward_ids(self._library_ids(texts, self.cfg.max_length))
-
-    def close(self) -> None:
-        self.model = None
-        if self._device.type == "cuda":
-            self.torch.cuda.empty_cache()
 
 
 def build(cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None) -> HFEncoder:

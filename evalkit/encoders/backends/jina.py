@@ -22,7 +22,7 @@ from pydantic import Field
 from evalkit.encoders.base import NO_HOOKS, EncoderMeta, Hooks, Role
 from evalkit.encoders.batching import Batching
 from evalkit.encoders.config import Dtype, ModelBase
-from evalkit.encoders.local import LocalEncoder
+from evalkit.encoders.local import TorchModelEncoder
 from evalkit.encoders.tokens import TokenizerView
 from evalkit.fields import speed
 
@@ -94,17 +94,11 @@ def load_model(cfg: Config, dtype: torch.dtype, device: torch.device) -> tuple[J
                    "feed_forward_type": shape.feed_forward_type, "heads": shape.num_attention_heads}
 
 
-class JinaEncoder(LocalEncoder):
+class JinaEncoder(TorchModelEncoder):
     def __init__(self, cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None):
-        import torch
+        from evalkit.encoders.torch_utils import model_size, resolve_dtype
 
-        from evalkit.encoders.torch_utils import auto_dtype, model_size, resolve_device, resolve_dtype
-
-        self.torch = torch
-        self.cfg, self.hooks, self.batching = cfg, hooks, batching or Batching()
-        self.batch_size = cfg.batch_size
-        self._device = torch.device(resolve_device(cfg.device))
-        dtype = auto_dtype(cfg.device) if cfg.dtype == "auto" else cfg.dtype
+        dtype = self._start(cfg, hooks, batching)
         self.model, info = load_model(cfg, resolve_dtype(dtype), self._device)
         self.normalize = info["st_normalize"] if cfg.normalize is None else cfg.normalize
         self.tokenizer = load_tokenizer(cfg)
@@ -116,12 +110,9 @@ class JinaEncoder(LocalEncoder):
             device=str(self._device), normalize=self.normalize, parameters=params, weight_bytes=weight_bytes,
             extra=info)
         self.view = TokenizerView(self.tokenizer, cfg.max_length, prepare_texts)
-        self.fast_ids = self.view.check(self._library_ids, 12) and self.view.check(self._library_ids, cfg.max_length)
+        self._check_ids()
         if not self.fast_ids:
             log.info("%s: evalkit's token ids differ from the tokenizer's own; using the tokenizer per batch", cfg.name)
-
-    def device(self):
-        return self._device
 
     def prepare(self, texts: list[str], *, role: Role, instruction: str | None = None) -> list[str]:
         return prepare_texts(texts, role=role, instruction=instruction)
@@ -142,14 +133,6 @@ class JinaEncoder(LocalEncoder):
             if self.normalize:
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
             return pooled.cpu().numpy()
-
-    def forward_texts(self, texts: list[str]) -> np.ndarray:
-        return self.forward_ids(self._library_ids(texts, self.cfg.max_length))
-
-    def close(self) -> None:
-        self.model = None
-        if self._device.type == "cuda":
-            self.torch.cuda.empty_cache()
 
 
 def build(cfg: Config, hooks: Hooks = NO_HOOKS, batching: Batching | None = None) -> JinaEncoder:
